@@ -1,0 +1,37 @@
+# ageverify — the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test bench demo lint clean
+
+$(BIN)/ageverify: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+## Set up, create a development instance (SQLite, generated keys), serve on http://$(HOST):$(PORT)
+run: $(BIN)/ageverify
+	$(BIN)/ageverify init --dev
+	AGEVERIFY_ENV=development $(BIN)/ageverify serve --host $(HOST) --port $(PORT)
+
+## Set up and run the whole test suite
+test: $(BIN)/ageverify
+	$(BIN)/python -m pytest
+
+## The story from attestation to refused replay, printed step by step
+demo: $(BIN)/ageverify
+	$(BIN)/ageverify demo
+
+## Benchmarks: ratios against the raw cryptography floor, measured in the same run
+bench: $(BIN)/ageverify
+	$(BIN)/python -m benchmarks.credentials
+
+lint: $(BIN)/ageverify
+	$(BIN)/ruff check ageverify tests benchmarks
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,476 @@
+"""The ``ageverify`` command line: set up, serve and operate an issuer.
+
+Every command reads the same ``AGEVERIFY_*`` settings as the web service, so
+``ageverify keys ...`` acts on the keys the running service signs with.
+Errors are reported as one line (``code: description`` for coded errors)
+and a non-zero exit status, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from ageverify.errors import AgeVerifyError, ConfigurationError, KeyStoreError
+
+DEFAULT_BIND = "127.0.0.1:8000"
+
+
+class _Group(click.Group):
+    """A command group that reports ageverify errors as one line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AgeVerifyError as error:
+            raise click.ClickException(f"{error.code}: {error.description}") from None
+        except (ConfigurationError, KeyStoreError) as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ageverify")
+def cli() -> None:
+    """ageverify: issue privacy-preserving age credentials (SD-JWT VC).
+
+    Settings come from AGEVERIFY_* environment variables (AGEVERIFY_ISSUER_URL,
+    AGEVERIFY_KEY_PASSPHRASE, AGEVERIFY_KEYS_DIR, AGEVERIFY_DATABASE_URL, ...).
+    Production is the default. To try it locally:
+
+    \b
+        ageverify init --dev
+        AGEVERIFY_ENV=development ageverify serve
+        ageverify demo
+    """
+
+
+main = cli
+
+
+@contextmanager
+def _runtime(**overrides: Any) -> Iterator[Any]:
+    from ageverify.config import Settings
+    from ageverify.web.runtime import open_runtime
+
+    state = open_runtime(Settings.load(**overrides))
+    try:
+        yield state
+    finally:
+        state.close()
+
+
+def _when(timestamp: int | float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+# --- init -------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Set up a development instance: writes <instance>/dev.json (random key "
+    "passphrase, issuer http://127.0.0.1:8000), generates keys and registers the "
+    "demo verifier.",
+)
+@click.option(
+    "--instance-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AGEVERIFY_INSTANCE_PATH",
+    default="instance",
+    show_default=True,
+    help="Instance folder (database, development settings).",
+)
+def init(dev: bool, instance_path: Path) -> None:
+    """Create the database schema and the signing keys of the coming epochs.
+
+    In production, set AGEVERIFY_ISSUER_URL and AGEVERIFY_KEY_PASSPHRASE first;
+    run it again at any time (it only adds what is missing).
+    """
+    overrides: dict[str, Any] = {"instance_path": instance_path}
+    if dev:
+        from ageverify.config import write_dev_settings
+
+        written = write_dev_settings(instance_path)
+        click.echo(f"Development settings: {written}")
+        overrides["env"] = "development"
+    with _runtime(**overrides) as state:
+        generated = state.signing_keys.generate_ahead(state.clock())
+        click.echo(f"Database: {state.settings.database_url}")
+        click.echo(f"Signing keys in {state.settings.keys_dir}: {len(generated)} generated")
+        if dev:
+            from ageverify.demo import DemoVerifier, register_demo_verifier
+
+            demo_verifier = DemoVerifier.load_or_create(state.settings.instance_path)
+            if register_demo_verifier(state.sessions, demo_verifier, now=state.clock()):
+                click.echo(
+                    "Registered the demo verifier 'demo-verifier' (DEMO — not a real age check)."
+                )
+            click.echo("\nNext:\n  AGEVERIFY_ENV=development ageverify serve\n  ageverify demo")
+        else:
+            click.echo(
+                "\nNext:\n  ageverify admin-tokens create NAME\n"
+                "  ageverify verifiers add ID --name NAME --jwks FILE --method METHOD\n"
+                "  ageverify serve\n"
+                "Run `ageverify keys generate-ahead` at least once per epoch (e.g. from cron)."
+            )
+
+
+# --- serve ------------------------------------------------------------------
+
+
+def server_options(
+    *, host: str | None = None, port: int | None = None, workers: int | None = None
+) -> dict[str, Any]:
+    """gunicorn settings for the issuer; ``deploy/gunicorn.conf.py`` uses the same.
+
+    ``host``/``port`` override ``AGEVERIFY_BIND`` (default 127.0.0.1:8000);
+    ``workers`` overrides ``AGEVERIFY_WORKERS`` (default 2 × CPUs + 1, at most 8).
+    """
+    bind = os.environ.get("AGEVERIFY_BIND", DEFAULT_BIND)
+    if host is not None or port is not None:
+        default_host, _, default_port = bind.rpartition(":")
+        bind = f"{host or default_host}:{port or default_port}"
+    if workers is None:
+        configured = os.environ.get("AGEVERIFY_WORKERS")
+        workers = int(configured) if configured else min(2 * multiprocessing.cpu_count() + 1, 8)
+    return {
+        "bind": bind,
+        "workers": workers,
+        # Sync workers: every request is short and CPU-bound (signature checks);
+        # put a buffering proxy or load balancer in front for slow clients.
+        "worker_class": "sync",
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        # The application writes its own access line (no query strings, no
+        # client addresses); gunicorn's would carry both.
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "limit_request_line": 4094,
+        "limit_request_fields": 50,
+        "limit_request_field_size": 8190,
+        "max_requests": 10_000,
+        "max_requests_jitter": 1_000,
+        "proc_name": "ageverify",
+        # gunicorn 27's runtime control socket defaults to one path per user,
+        # shared by every instance; nothing here needs it.
+        "control_socket_disable": True,
+    }
+
+
+@cli.command()
+@click.option(
+    "--host",
+    default=None,
+    help="Address to listen on [default: from AGEVERIFY_BIND, else 127.0.0.1].",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port [default: 8000].")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker processes [default: 2 × CPUs + 1, at most 8].",
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the issuer under gunicorn (the settings of deploy/gunicorn.conf.py).
+
+    The application is built once before the workers start, so a missing
+    setting or signing key stops here with a message saying what to set.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    from ageverify import create_app
+
+    # Fail closed before forking: each worker would otherwise fail on its own.
+    checked = create_app()
+    settings = checked.extensions["ageverify"].settings
+    checked.extensions["ageverify"].close()
+    options = server_options(host=host, port=port, workers=workers)
+    served_port = options["bind"].rpartition(":")[2]
+    issuer_port = str(urlsplit(settings.issuer_url).port or "")
+    if settings.development and served_port != issuer_port:
+        click.echo(
+            f"Warning: the issuer URL is {settings.issuer_url} but this server listens on "
+            f"port {served_port}; credentials name the issuer URL, so set "
+            f"AGEVERIFY_ISSUER_URL=http://127.0.0.1:{served_port} to match.",
+            err=True,
+        )
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for name, value in options.items():
+                # Settings this gunicorn version does not know are left out.
+                if name in self.cfg.settings:
+                    self.cfg.set(name, value)
+
+        def load(self) -> Any:
+            return create_app()
+
+    click.echo(f"ageverify listening on http://{options['bind']} ({options['workers']} workers)")
+    Server().run()
+
+
+# --- keys -------------------------------------------------------------------
+
+
+@cli.group(cls=_Group)
+def keys() -> None:
+    """Credential signing keys: one per epoch, generated ahead, published by kid."""
+
+
+@keys.command("generate-ahead")
+def keys_generate_ahead() -> None:
+    """Make sure the current epoch and the next AGEVERIFY_KEYS_AHEAD have a key.
+
+    Run at least once per epoch (e.g. daily from cron) so that platforms cache
+    a key before it signs anything.
+    """
+    with _runtime() as state:
+        generated = state.signing_keys.generate_ahead(state.clock())
+    for kid in generated:
+        click.echo(f"generated {kid}")
+    click.echo(f"{len(generated)} key(s) generated")
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def keys_list(as_json: bool) -> None:
+    """List signing keys: kid, status, epoch and how long they stay published."""
+    with _runtime() as state:
+        rows = state.signing_keys.list()
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        click.echo(
+            f"{row['kid']}  {row['status']:<8}  epoch {_when(row['epoch_start'])} .. "
+            f"{_when(row['epoch_end'])}  published until {_when(row['verify_until'])}"
+        )
+
+
+@keys.command("retire")
+@click.argument("kid")
+def keys_retire(kid: str) -> None:
+    """Stop KID signing; it stays published until its credentials expire.
+
+    Run `ageverify keys generate-ahead` afterwards to replace it.
+    """
+    with _runtime() as state:
+        state.signing_keys.retire(kid)
+    click.echo(f"retired {kid}")
+
+
+@keys.command("revoke")
+@click.argument("kid")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def keys_revoke(kid: str, yes: bool) -> None:
+    """Revoke KID: removed from the JWKS at once, private key deleted.
+
+    Every credential it signed stops verifying (after platforms' JWKS caches
+    expire). Use it when a key may be compromised.
+    """
+    if not yes:
+        click.confirm(f"Revoke {kid}? Credentials it signed will stop verifying", abort=True)
+    with _runtime() as state:
+        state.signing_keys.revoke(kid)
+    click.echo(f"revoked {kid}")
+
+
+# --- verifiers --------------------------------------------------------------
+
+
+@cli.group(cls=_Group)
+def verifiers() -> None:
+    """The registry of accredited verifiers (who may attest ages, how, with which keys)."""
+
+
+def _read_jwks(path: Path) -> list[dict[str, Any]]:
+    from ageverify.formats import strictjson
+
+    document = strictjson.loads(path.read_bytes())
+    if isinstance(document, dict) and "keys" in document:
+        document = document["keys"]
+    elif isinstance(document, dict):
+        document = [document]
+    if not isinstance(document, list):
+        raise click.BadParameter("expected a JWK, a list of JWKs or a JWK Set", param_hint="--jwks")
+    return document
+
+
+def _print_verifier(record: Any) -> None:
+    click.echo(
+        f"{record.id}  {record.status:<9}  {record.name}  methods: {', '.join(record.methods)}"
+    )
+    for key in record.keys:
+        click.echo(f"    key {key.kid} ({key.alg})")
+
+
+@verifiers.command("add")
+@click.argument("verifier_id", metavar="ID")
+@click.option("--name", required=True, help="Display name of the verifier.")
+@click.option(
+    "--jwks",
+    "jwks_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File with the verifier's public key(s): a JWK, a list of JWKs or a JWK Set.",
+)
+@click.option(
+    "--method",
+    "methods",
+    required=True,
+    multiple=True,
+    help="An accredited method (repeat for several): id_document, eid, bank, "
+    "mobile_operator, facial_estimation, credit_card, other.",
+)
+def verifiers_add(verifier_id: str, name: str, jwks_path: Path, methods: tuple[str, ...]) -> None:
+    """Register verifier ID; ID is the `iss` its attestations carry."""
+    from ageverify.issuer import verifiers as registry
+    from ageverify.storage.db import transaction
+
+    jwks = _read_jwks(jwks_path)
+    with _runtime() as state, transaction(state.sessions) as session:
+        record = registry.add_verifier(
+            session, id=verifier_id, name=name, jwks=jwks, methods=list(methods), now=time.time()
+        )
+    _print_verifier(record)
+
+
+@verifiers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def verifiers_list(as_json: bool) -> None:
+    """List registered verifiers."""
+    from ageverify.issuer import verifiers as registry
+
+    with _runtime() as state, state.sessions() as session:
+        records = registry.list_verifiers(session)
+    if as_json:
+        _print_json([record.as_dict() for record in records])
+        return
+    for record in records:
+        _print_verifier(record)
+
+
+@verifiers.command("show")
+@click.argument("verifier_id", metavar="ID")
+def verifiers_show(verifier_id: str) -> None:
+    """Show verifier ID with its public keys, as JSON."""
+    from ageverify.issuer import verifiers as registry
+
+    with _runtime() as state, state.sessions() as session:
+        record = registry.get_verifier(session, verifier_id)
+    _print_json(record.as_dict())
+
+
+@verifiers.command("suspend")
+@click.argument("verifier_id", metavar="ID")
+def verifiers_suspend(verifier_id: str) -> None:
+    """Suspend verifier ID: its attestations are refused until resumed."""
+    from ageverify.issuer import verifiers as registry
+    from ageverify.storage.db import transaction
+
+    with _runtime() as state, transaction(state.sessions) as session:
+        record = registry.suspend(session, verifier_id)
+    _print_verifier(record)
+
+
+@verifiers.command("resume")
+@click.argument("verifier_id", metavar="ID")
+def verifiers_resume(verifier_id: str) -> None:
+    """Resume the suspended verifier ID."""
+    from ageverify.issuer import verifiers as registry
+    from ageverify.storage.db import transaction
+
+    with _runtime() as state, transaction(state.sessions) as session:
+        record = registry.resume(session, verifier_id)
+    _print_verifier(record)
+
+
+# --- admin tokens -----------------------------------------------------------
+
+
+@cli.group("admin-tokens", cls=_Group)
+def admin_tokens() -> None:
+    """Bearer tokens for the /v1/admin API."""
+
+
+@admin_tokens.command("create")
+@click.argument("name")
+def admin_tokens_create(name: str) -> None:
+    """Create an admin token called NAME and print it (shown only this once)."""
+    from ageverify.issuer import admin_tokens as tokens
+    from ageverify.storage.db import transaction
+
+    with _runtime() as state, transaction(state.sessions) as session:
+        token = tokens.create_token(session, name, now=time.time())
+    click.echo(token)
+    click.echo(
+        "Store it now: only its hash is kept. Send it as 'Authorization: Bearer <token>'.",
+        err=True,
+    )
+
+
+@admin_tokens.command("list")
+def admin_tokens_list() -> None:
+    """List admin tokens (ids and names; secrets are never stored)."""
+    from ageverify.issuer import admin_tokens as tokens
+
+    with _runtime() as state, state.sessions() as session:
+        records = tokens.list_tokens(session)
+    for record in records:
+        state_text = "revoked " + _when(record.revoked_at) if record.revoked_at else "active"
+        click.echo(f"{record.id}  {record.name}  created {_when(record.created_at)}  {state_text}")
+
+
+@admin_tokens.command("revoke")
+@click.argument("token_id", metavar="ID")
+def admin_tokens_revoke(token_id: str) -> None:
+    """Revoke admin token ID (the part between 'avat_' and '.')."""
+    from ageverify.issuer import admin_tokens as tokens
+    from ageverify.storage.db import transaction
+
+    with _runtime() as state, transaction(state.sessions) as session:
+        tokens.revoke_token(session, token_id, now=time.time())
+    click.echo(f"revoked {token_id}")
+
+
+# --- demo -------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--instance-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A development instance to run against [default: the one AGEVERIFY_INSTANCE_PATH "
+    "or ./instance names if it was set up with `ageverify init --dev`, else a temporary one].",
+)
+def demo(instance_path: Path | None) -> None:
+    """Walk through the whole story against a development instance, step by step.
+
+    A demo verifier attests an adult; the wallet gets a batch of credentials;
+    two platforms each verify a presentation; a replay is refused; a
+    15-year-old is refused by an 18+ platform and accepted by a 13-17 one.
+    """
+    from ageverify.demo import run_demo
+
+    run_demo(click.echo, instance_path=instance_path)

@@ -1,0 +1,127 @@
+"""Error codes of ageverify: one exception type carrying a stable code.
+
+Codes are part of the wire format: they are only ever added to, never renamed
+or reused. Every error knows its HTTP status, so the web layer renders any of
+them with one handler and no Flask import is needed here.
+"""
+
+from __future__ import annotations
+
+# code -> (HTTP status, default description). Grouped by where they arise.
+CODES: dict[str, tuple[int, str]] = {
+    # Request envelope (web layer).
+    "malformed-json": (400, "The body is not valid JSON."),
+    "invalid-request": (400, "The request is missing a member or has one of the wrong type."),
+    "unsupported-media-type": (415, "The body must be sent as application/json."),
+    "payload-too-large": (413, "The request body is larger than this endpoint accepts."),
+    "not-found": (404, "There is nothing at this path."),
+    "method-not-allowed": (405, "This path does not accept this method."),
+    "unauthorized": (401, "A valid bearer token is required."),
+    "conflict": (409, "The resource already exists."),
+    "unknown-verifier-record": (404, "No verifier is registered under this id."),
+    "unknown-key": (404, "No key is known under this kid."),
+    "unknown-admin-token": (404, "No admin token is known under this id."),
+    "internal-error": (500, "The server failed; the request id identifies the failure in its log."),
+    "unavailable": (503, "The service cannot answer right now; try again."),
+    # Strict JSON and base64url, wherever a token is parsed.
+    "json-invalid": (400, "A token part is not valid JSON."),
+    "json-duplicate-member": (400, "A JSON object repeats a member name."),
+    "json-too-deep": (400, "A JSON value is nested too deeply."),
+    "json-not-utf8": (400, "A JSON text is not valid UTF-8."),
+    "base64url-invalid": (400, "A token part is not canonical unpadded base64url."),
+    # Compact JWS (any token kind).
+    "jws-malformed": (400, "The token is not a compact JWS of three parts."),
+    "jws-too-large": (413, "The token is larger than accepted."),
+    "jws-forbidden-header": (400, "The JOSE header carries a member that is never accepted (crit, jwk, jku, x5u, x5c, ...)."),
+    # Verifier attestations (issuance intake).
+    "attestation-malformed": (400, "The attestation is not a well-formed age attestation."),
+    "attestation-bad-type": (400, "The attestation's typ is not age-attestation+jwt."),
+    "attestation-bad-algorithm": (400, "The attestation's alg is not allowed for this verifier key."),
+    "attestation-unknown-verifier": (403, "The attestation's iss is not a registered verifier."),
+    "attestation-verifier-suspended": (403, "The verifier that signed this attestation is suspended."),
+    "attestation-unknown-key": (403, "The attestation's kid is not a registered key of its verifier."),
+    "attestation-bad-signature": (403, "The attestation's signature does not verify."),
+    "attestation-wrong-audience": (403, "The attestation is addressed to another issuer."),
+    "attestation-bad-lifetime": (400, "The attestation's exp - iat must be more than 0 and at most 600 seconds."),
+    "attestation-expired": (403, "The attestation has expired."),
+    "attestation-not-yet-valid": (403, "The attestation's iat is in the future."),
+    "attestation-replayed": (409, "This attestation (jti) has already been used."),
+    "attestation-method-not-allowed": (403, "The verifier is not accredited for this verification method."),
+    "attestation-personal-data": (400, "The attestation carries claims other than age facts; personal data is never accepted."),
+    "attestation-bad-claims": (400, "The attestation's claims have the wrong type or values."),
+    # Holder keys sent for issuance.
+    "holder-keys-invalid": (400, "holder_keys must be a list of 1 to the batch limit of distinct P-256 public JWKs."),
+    "holder-key-private": (400, "A holder key carries private key members; send public keys only."),
+    "holder-keys-duplicate": (400, "holder_keys repeats a key."),
+    "no-signing-key": (503, "No credential signing key is available for the current epoch."),
+    # Presentation verification (SDK and /v1/presentations/verify).
+    "presentation-malformed": (400, "The presentation is not an SD-JWT with key binding."),
+    "presentation-too-large": (413, "The presentation is larger than accepted."),
+    "credential-bad-type": (400, "The credential's typ is not dc+sd-jwt."),
+    "credential-bad-algorithm": (400, "The credential's alg is not ES256."),
+    "credential-unknown-key": (400, "The credential's kid is not a key of this issuer."),
+    "credential-bad-signature": (400, "The credential's signature does not verify."),
+    "credential-wrong-issuer": (400, "The credential was issued by another issuer."),
+    "credential-expired": (400, "The credential has expired."),
+    "credential-not-yet-valid": (400, "The credential's iat is in the future."),
+    "credential-bad-claims": (400, "The credential's claims have the wrong type or values."),
+    "disclosure-malformed": (400, "A disclosure is not a base64url JSON array [salt, name, value]."),
+    "disclosure-unreferenced": (400, "A disclosure's digest is not in the credential."),
+    "disclosure-duplicate": (400, "A disclosure is sent twice."),
+    "disclosure-reserved-name": (400, "A disclosure uses a reserved claim name."),
+    "disclosure-conflict": (400, "A disclosure names a claim the credential already carries."),
+    "digest-duplicate": (400, "The credential lists a digest twice."),
+    "key-binding-missing": (400, "The presentation has no Key Binding JWT; key binding is always required."),
+    "key-binding-bad-type": (400, "The Key Binding JWT's typ is not kb+jwt."),
+    "key-binding-bad-algorithm": (400, "The Key Binding JWT's alg is not ES256."),
+    "key-binding-bad-signature": (400, "The Key Binding JWT is not signed by the credential's holder key."),
+    "key-binding-bad-claims": (400, "The Key Binding JWT's claims have the wrong type or values."),
+    "key-binding-wrong-audience": (400, "The presentation is addressed to another audience."),
+    "key-binding-wrong-nonce": (400, "The presentation answers another nonce."),
+    "key-binding-stale": (400, "The Key Binding JWT's iat is outside the accepted window."),
+    "sd-hash-mismatch": (400, "sd_hash does not match the presented credential and disclosures."),
+    "nonce-unknown": (400, "The nonce was never issued by this verifier."),
+    "nonce-expired": (400, "The nonce has expired."),
+    "nonce-reused": (400, "The nonce has already been used."),
+    "requirement-invalid": (400, "The age requirement cannot be expressed with the issuer's thresholds."),
+    "requirement-not-disclosed": (400, "The presentation does not disclose the age fact the requirement needs."),
+    "requirement-not-met": (403, "The presented age facts do not meet the requirement."),
+    "issuer-unreachable": (503, "The issuer's metadata or keys could not be fetched."),
+}
+
+
+class AgeVerifyError(Exception):
+    """An error with a stable ``code``, an HTTP ``status`` and a safe ``description``.
+
+    ``description`` is shown to callers: it never holds secrets, tokens or
+    personal data. Pass ``description`` only to say more than the default.
+    """
+
+    def __init__(self, code: str, description: str | None = None) -> None:
+        if code not in CODES:
+            raise ValueError(f"unknown error code {code!r}")
+        status, default = CODES[code]
+        self.code = code
+        self.status = status
+        self.description = description or default
+        super().__init__(f"{code}: {self.description}")
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON body rendered for this error."""
+        return {"code": self.code, "description": self.description}
+
+
+class VerificationError(AgeVerifyError):
+    """A presentation, credential or token did not verify."""
+
+
+class IssuanceError(AgeVerifyError):
+    """An issuance request (attestation or holder keys) was refused."""
+
+
+class ConfigurationError(Exception):
+    """Settings are missing or unsafe; the message says what to set."""
+
+
+class KeyStoreError(Exception):
+    """A key file is missing, unreadable, or readable by others."""

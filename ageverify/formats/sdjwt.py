@@ -1,0 +1,613 @@
+"""SD-JWT VC age credentials and their presentations (RFC 9901, draft-ietf-oauth-sd-jwt-vc).
+
+A credential is an issuer-signed JWT whose ``_sd`` array holds the digests of
+one disclosure per age threshold (``age_over_18`` and so on) plus random
+decoys. A presentation reveals some disclosures and ends with a Key Binding
+JWT signed by the holder key named in ``cnf``, over the platform's audience
+and nonce and a hash of everything before it.
+
+The constants below are wire format: they are only ever added to. Every check
+that :func:`verify_presentation` makes is written out in the order documented
+there and fails with one :class:`~ageverify.errors.VerificationError` code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ageverify.errors import AgeVerifyError, VerificationError
+from ageverify.formats import jose, strictjson
+from ageverify.formats.jose import CompactJWS, PrivateKey, PublicKey
+
+__all__ = [
+    "AGE_CLAIM_PREFIX",
+    "CREDENTIAL_TYP",
+    "KB_TYP",
+    "MAX_PRESENTATION_SIZE",
+    "RESERVED_CLAIM_NAMES",
+    "SALT_BYTES",
+    "SD_ALG",
+    "VCT",
+    "Presentation",
+    "VerifiedPresentation",
+    "age_claim",
+    "check_requirement",
+    "issue_credential",
+    "make_disclosure",
+    "make_key_binding",
+    "parse_age_claim",
+    "parse_presentation",
+    "requirement_claims",
+    "verified_presentation",
+    "verify_presentation",
+]
+
+# --- Wire format: only ever added to. ---------------------------------------
+CREDENTIAL_TYP = "dc+sd-jwt"
+KB_TYP = "kb+jwt"
+VCT = "urn:ageverify:age:1"
+SD_ALG = "sha-256"
+MAX_PRESENTATION_SIZE = 16_384
+AGE_CLAIM_PREFIX = "age_over_"
+SALT_BYTES = 16
+CREDENTIAL_ALG = "ES256"
+KB_ALG = "ES256"
+# Names a disclosure may never carry (RFC 9901 section 4.2.1 and our own cnf).
+RESERVED_CLAIM_NAMES = frozenset({"_sd", "...", "_sd_alg", "cnf"})
+# ----------------------------------------------------------------------------
+
+# A threshold is a decimal number without leading zeros: one spelling per claim.
+_AGE_CLAIM = re.compile(r"age_over_(0|[1-9][0-9]{0,2})")
+_DIGEST_BYTES = 32
+_SORT_KEY_BYTES = 8
+
+
+def age_claim(threshold: int) -> str:
+    """Return the claim name for ``threshold``: ``age_claim(18) == "age_over_18"``."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold < 1000:
+        raise ValueError("a threshold is an integer from 0 to 999")
+    return f"{AGE_CLAIM_PREFIX}{threshold}"
+
+
+def parse_age_claim(name: str) -> int | None:
+    """Return the threshold named by ``name`` (``"age_over_18"`` -> 18), else ``None``."""
+    if isinstance(name, str) and _AGE_CLAIM.fullmatch(name):
+        return int(name[len(AGE_CLAIM_PREFIX) :])
+    return None
+
+
+def _digest(disclosure: str) -> str:
+    return jose.b64url_encode(hashlib.sha256(disclosure.encode("ascii")).digest())
+
+
+def make_disclosure(salt: bytes, name: str, value: Any) -> tuple[str, str]:
+    """Return ``(disclosure, digest)`` for the object property ``name: value``.
+
+    The disclosure is the base64url of the JSON array ``[salt, name, value]``
+    with ``salt`` base64url encoded; the digest is the base64url SHA-256 of the
+    disclosure's ASCII text (RFC 9901 sections 4.2.1 and 4.2.3).
+    """
+    disclosure = jose.b64url_encode(strictjson.dumps([jose.b64url_encode(salt), name, value]))
+    return disclosure, _digest(disclosure)
+
+
+def _age_disclosure(salt: bytes, name: str, value: bool) -> str:
+    # Issuance signs one credential per holder key, tens at a time: building
+    # this fixed-shape array by hand skips the JSON encoder. The name matches
+    # _AGE_CLAIM and the salt is base64url, so no character needs escaping
+    # and the bytes equal make_disclosure's (a test holds the two together).
+    text = f'["{jose.b64url_encode(salt)}","{name}",{"true" if value else "false"}]'
+    return jose.b64url_encode(text.encode("ascii"))
+
+
+@lru_cache(maxsize=64)
+def _credential_header(kid: str) -> str:
+    header = {"alg": CREDENTIAL_ALG, "typ": CREDENTIAL_TYP, "kid": kid}
+    return jose.b64url_encode(strictjson.dumps(header))
+
+
+def issue_credential(
+    *,
+    signing_key: PrivateKey,
+    kid: str,
+    issuer: str,
+    iat: int,
+    exp: int,
+    holder_jwk: dict[str, str],
+    age_over: Mapping[int, bool],
+    decoys: int,
+    salts: bytes | None = None,
+) -> str:
+    """Sign one SD-JWT VC age credential bound to ``holder_jwk``.
+
+    ``signing_key`` is the issuer's P-256 private key whose RFC 7638
+    thumbprint is ``kid``; ``issuer`` goes into ``iss``; ``iat`` and ``exp``
+    are the credential's validity. ``holder_jwk`` is the holder's minimal
+    public JWK (carried as ``cnf.jwk``). Each ``age_over`` entry (threshold ->
+    bool) becomes one selectively disclosable ``age_over_NN`` claim; ``decoys``
+    random digests are added and the ``_sd`` array is shuffled. ``salts``
+    (``16 * len(age_over)`` bytes) fixes the salts for tests; by default they
+    come from the operating system.
+
+    Returns ``<issuer-jwt>~<disclosure>~...~``: an SD-JWT without key binding.
+    """
+    if not jose.PRIVATE_JWK_MEMBERS.isdisjoint(holder_jwk):
+        raise ValueError("holder_jwk must be a public JWK")
+    if decoys < 0:
+        raise ValueError("decoys must not be negative")
+    count = len(age_over)
+    total = count + decoys
+    # One system call for all the randomness: salts, decoys and sort keys.
+    random_size = _DIGEST_BYTES * decoys + _SORT_KEY_BYTES * total
+    if salts is None:
+        randomness = os.urandom(SALT_BYTES * count + random_size)
+        salts, randomness = randomness[: SALT_BYTES * count], randomness[SALT_BYTES * count :]
+    else:
+        if len(salts) != SALT_BYTES * count:
+            raise ValueError(f"salts must be {SALT_BYTES} bytes per age_over entry")
+        randomness = os.urandom(random_size)
+    disclosures = []
+    for index, (threshold, value) in enumerate(sorted(age_over.items())):
+        if not isinstance(value, bool):
+            raise ValueError("age_over values must be booleans")
+        salt = salts[SALT_BYTES * index : SALT_BYTES * (index + 1)]
+        disclosures.append(_age_disclosure(salt, age_claim(threshold), value))
+    digests = [_digest(disclosure) for disclosure in disclosures]
+    # A decoy is indistinguishable from a digest: both are 32 uniform bytes.
+    digests.extend(
+        jose.b64url_encode(randomness[_DIGEST_BYTES * i : _DIGEST_BYTES * (i + 1)])
+        for i in range(decoys)
+    )
+    # Shuffle by sorting on fresh random keys: a uniform permutation (ties
+    # have probability 2**-64) without one getrandom call per element, which
+    # random.SystemRandom.shuffle would make.
+    keys = randomness[_DIGEST_BYTES * decoys :]
+    order = sorted(
+        range(total), key=lambda i: keys[_SORT_KEY_BYTES * i : _SORT_KEY_BYTES * (i + 1)]
+    )
+    digests = [digests[i] for i in order]
+    payload = {
+        "iss": issuer,
+        "iat": iat,
+        "exp": exp,
+        "vct": VCT,
+        "cnf": {"jwk": holder_jwk},
+        "_sd": digests,
+        "_sd_alg": SD_ALG,
+    }
+    signing_input = _credential_header(kid) + "." + jose.b64url_encode(strictjson.dumps(payload))
+    signature = jose.sign_input(signing_key, signing_input.encode("ascii"))
+    # Disclosures are listed in threshold order, which the digests no longer reveal.
+    return (
+        signing_input
+        + "."
+        + jose.b64url_encode(signature)
+        + "~"
+        + "".join(disclosure + "~" for disclosure in disclosures)
+    )
+
+
+def make_key_binding(
+    *,
+    holder_key: PrivateKey,
+    sd_jwt_with_disclosures: str,
+    audience: str,
+    nonce: str,
+    iat: int,
+) -> str:
+    """Return the Key Binding JWT for ``sd_jwt_with_disclosures``.
+
+    ``sd_jwt_with_disclosures`` is ``<issuer-jwt>~<disclosure>~...~`` exactly
+    as it will be sent (ending with ``~``); ``holder_key`` is the P-256 private
+    key whose public JWK is the credential's ``cnf.jwk``; ``audience`` and
+    ``nonce`` come from the platform's challenge and ``iat`` is now. The
+    presentation is ``sd_jwt_with_disclosures + make_key_binding(...)``.
+    """
+    if not sd_jwt_with_disclosures.endswith("~"):
+        raise ValueError("sd_jwt_with_disclosures must end with '~'")
+    header = {"alg": KB_ALG, "typ": KB_TYP}
+    payload = {
+        "iat": iat,
+        "aud": audience,
+        "nonce": nonce,
+        "sd_hash": _digest(sd_jwt_with_disclosures),
+    }
+    return jose.sign(holder_key, header, payload)
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """A presentation split into its parts, nothing verified yet.
+
+    ``credential`` is the parsed issuer-signed JWT and ``issuer_jwt`` its text;
+    ``disclosures`` are the disclosure texts in order; ``kb_jwt`` is the Key
+    Binding JWT text, or ``None`` when the presentation ends with ``~``;
+    ``sd_hash_input`` is the ASCII text the KB-JWT's ``sd_hash`` covers.
+    """
+
+    credential: CompactJWS
+    issuer_jwt: str
+    disclosures: list[str]
+    kb_jwt: str | None
+    sd_hash_input: bytes
+
+
+def _reraise(error: AgeVerifyError) -> VerificationError:
+    """Carry a strict JSON or JOSE failure over as a VerificationError with the same code."""
+    if isinstance(error, VerificationError):
+        return error
+    return VerificationError(error.code, error.description)
+
+
+def _split_presentation(text: str, max_size: int) -> tuple[str, list[str], str | None, bytes]:
+    """Return ``(issuer_jwt, disclosures, kb_jwt, sd_hash_input)`` of presentation ``text``."""
+    if not isinstance(text, str):
+        raise VerificationError("presentation-malformed")
+    # Before anything else: a megabyte of garbage costs one len().
+    if len(text) > max_size:
+        raise VerificationError("presentation-too-large")
+    if not text.isascii():
+        raise VerificationError("presentation-malformed")
+    parts = text.split("~")
+    if len(parts) < 2 or not all(parts[:-1]):
+        raise VerificationError("presentation-malformed")
+    kb_jwt = parts[-1]
+    sd_hash_input = text[: len(text) - len(kb_jwt)].encode("ascii")
+    return parts[0], parts[1:-1], kb_jwt or None, sd_hash_input
+
+
+def _decode_compact(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    try:
+        return jose.decode_compact(token, max_size=MAX_PRESENTATION_SIZE)
+    except AgeVerifyError as error:
+        raise _reraise(error) from None
+
+
+def parse_presentation(text: str, *, max_size: int = MAX_PRESENTATION_SIZE) -> Presentation:
+    """Split ``text`` (``<issuer-jwt>~<disclosure>~...~[<kb-jwt>]``) into a :class:`Presentation`.
+
+    Longer than ``max_size`` characters raises ``presentation-too-large``
+    before anything is parsed; no ``~``, an empty part, or non-ASCII text raise
+    ``presentation-malformed``; the issuer JWT's own failures keep their JOSE
+    or JSON codes. All raise :class:`~ageverify.errors.VerificationError`.
+    """
+    issuer_jwt, disclosures, kb_jwt, sd_hash_input = _split_presentation(text, max_size)
+    return Presentation(
+        credential=CompactJWS(*_decode_compact(issuer_jwt)),
+        issuer_jwt=issuer_jwt,
+        disclosures=disclosures,
+        kb_jwt=kb_jwt,
+        sd_hash_input=sd_hash_input,
+    )
+
+
+@dataclass(frozen=True)
+class VerifiedPresentation:
+    """What a verified presentation establishes.
+
+    ``facts`` are the disclosed age claims (``{"age_over_18": True}``),
+    ``issuer`` the credential's ``iss``, ``kid`` the issuer key that signed it,
+    ``issued_at`` and ``expires_at`` its ``iat`` and ``exp``.
+    """
+
+    facts: dict[str, bool]
+    issuer: str
+    kid: str
+    issued_at: float
+    expires_at: float
+
+
+@lru_cache(maxsize=4096)
+def _holder_key_from_coordinates(x: str, y: str) -> PublicKey:
+    return jose.public_key_from_jwk({"kty": "EC", "crv": "P-256", "x": x, "y": y})
+
+
+def _holder_key(jwk: dict[str, Any]) -> PublicKey:
+    """Build the cnf key, reusing it when the same credential comes back.
+
+    A wallet shows one platform the same credential every time, so a
+    platform sees the same holder keys again and again; building a P-256
+    point from coordinates costs as much as parsing the rest of a
+    presentation.
+    """
+    x, y = jwk.get("x"), jwk.get("y")
+    if (
+        len(jwk) != 4
+        or jwk.get("kty") != "EC"
+        or jwk.get("crv") != "P-256"
+        or not isinstance(x, str)
+        or not isinstance(y, str)
+    ):
+        # Anything but the minimal JWK takes the uncached path and its precise refusal.
+        return jose.public_key_from_jwk(jwk, kinds=("EC-P-256",))
+    return _holder_key_from_coordinates(x, y)
+
+
+def _is_number(value: Any) -> bool:
+    # JSON true is not 1: bool is an int subclass in Python.
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_credential_claims(
+    payload: dict[str, Any], *, issuer: str, now: float, leeway: int
+) -> tuple[PublicKey, set[str]]:
+    """Check the issuer-signed payload; return the holder key and the digest set."""
+    iss = payload.get("iss")
+    if not isinstance(iss, str) or iss != issuer:
+        raise VerificationError("credential-wrong-issuer")
+    iat, exp = payload.get("iat"), payload.get("exp")
+    if not _is_number(iat) or not _is_number(exp):
+        raise VerificationError("credential-bad-claims", "iat and exp must be numbers.")
+    if exp <= now - leeway:
+        raise VerificationError("credential-expired")
+    if iat > now + leeway:
+        raise VerificationError("credential-not-yet-valid")
+    if payload.get("vct") != VCT:
+        raise VerificationError("credential-bad-claims", f"vct must be {VCT!r}.")
+    if payload.get("_sd_alg") != SD_ALG:
+        raise VerificationError("credential-bad-claims", f"_sd_alg must be {SD_ALG!r}.")
+    sd = payload.get("_sd")
+    if not isinstance(sd, list) or not all(isinstance(digest, str) for digest in sd):
+        raise VerificationError("credential-bad-claims", "_sd must be an array of strings.")
+    digests = set(sd)
+    if len(digests) != len(sd):
+        raise VerificationError("digest-duplicate")
+    cnf = payload.get("cnf")
+    if not isinstance(cnf, dict) or not isinstance(cnf.get("jwk"), dict) or len(cnf) != 1:
+        raise VerificationError("credential-bad-claims", "cnf must hold exactly one jwk.")
+    try:
+        holder_key = _holder_key(cnf["jwk"])
+    except jose.JWKError:
+        raise VerificationError(
+            "credential-bad-claims", "cnf.jwk must be a P-256 public key."
+        ) from None
+    return holder_key, digests
+
+
+def _open_disclosures(
+    disclosures: list[str], digests: set[str], payload: dict[str, Any]
+) -> dict[str, bool]:
+    """Check each disclosure against the credential; return the disclosed age facts."""
+    facts: dict[str, bool] = {}
+    seen: set[str] = set()
+    for disclosure in disclosures:
+        try:
+            element = strictjson.loads(jose.b64url_decode(disclosure))
+        except AgeVerifyError as error:
+            raise _reraise(error) from None
+        if (
+            not isinstance(element, list)
+            or len(element) != 3
+            or not isinstance(element[0], str)
+            or not isinstance(element[1], str)
+        ):
+            raise VerificationError("disclosure-malformed")
+        if disclosure in seen:
+            raise VerificationError("disclosure-duplicate")
+        seen.add(disclosure)
+        _, name, value = element
+        if name in RESERVED_CLAIM_NAMES:
+            raise VerificationError("disclosure-reserved-name")
+        if name in payload or name in facts:
+            raise VerificationError("disclosure-conflict")
+        if _digest(disclosure) not in digests:
+            raise VerificationError("disclosure-unreferenced")
+        if parse_age_claim(name) is None or not isinstance(value, bool):
+            raise VerificationError(
+                "credential-bad-claims", "Only age_over_NN boolean claims are disclosed."
+            )
+        facts[name] = value
+    return facts
+
+
+def _check_key_binding(
+    kb_jwt: str,
+    holder_key: PublicKey,
+    sd_hash_input: bytes,
+    *,
+    audience: str,
+    nonce: str,
+    now: float,
+    leeway: int,
+    kb_max_age: int,
+) -> None:
+    header, claims, signing_input, signature = _decode_compact(kb_jwt)
+    if header.get("typ") != KB_TYP:
+        raise VerificationError("key-binding-bad-type")
+    if header.get("alg") != KB_ALG:
+        raise VerificationError("key-binding-bad-algorithm")
+    if not jose.verify_parts(KB_ALG, signing_input, signature, holder_key):
+        raise VerificationError("key-binding-bad-signature")
+    iat = claims.get("iat")
+    if not _is_number(iat):
+        raise VerificationError("key-binding-bad-claims", "iat must be a number.")
+    if not now - kb_max_age - leeway <= iat <= now + leeway:
+        raise VerificationError("key-binding-stale")
+    aud = claims.get("aud")
+    if not isinstance(aud, str):
+        raise VerificationError("key-binding-bad-claims", "aud must be a string.")
+    if aud != audience:
+        raise VerificationError("key-binding-wrong-audience")
+    kb_nonce = claims.get("nonce")
+    if not isinstance(kb_nonce, str):
+        raise VerificationError("key-binding-bad-claims", "nonce must be a string.")
+    if not hmac.compare_digest(kb_nonce.encode(), nonce.encode()):
+        raise VerificationError("key-binding-wrong-nonce")
+    sd_hash = claims.get("sd_hash")
+    if not isinstance(sd_hash, str):
+        raise VerificationError("key-binding-bad-claims", "sd_hash must be a string.")
+    expected = jose.b64url_encode(hashlib.sha256(sd_hash_input).digest())
+    if not hmac.compare_digest(sd_hash.encode(), expected.encode()):
+        raise VerificationError("sd-hash-mismatch")
+
+
+def _verify(
+    text: str,
+    keys: Callable[[str], PublicKey | None],
+    issuer: str,
+    audience: str,
+    nonce: str,
+    now: float,
+    leeway: int,
+    kb_max_age: int,
+) -> tuple[dict[str, bool], dict[str, Any], str]:
+    """Run every check of verify_presentation; return (facts, payload, kid)."""
+    issuer_jwt, disclosures, kb_jwt, sd_hash_input = _split_presentation(
+        text, MAX_PRESENTATION_SIZE
+    )
+    header, payload, signing_input, signature = _decode_compact(issuer_jwt)
+    if kb_jwt is None:
+        raise VerificationError("key-binding-missing")
+    if header.get("typ") != CREDENTIAL_TYP:
+        raise VerificationError("credential-bad-type")
+    if header.get("alg") != CREDENTIAL_ALG:
+        raise VerificationError("credential-bad-algorithm")
+    kid = header.get("kid")
+    if not isinstance(kid, str):
+        raise VerificationError("credential-unknown-key", "The credential header has no kid.")
+    issuer_key = keys(kid)
+    if issuer_key is None:
+        raise VerificationError("credential-unknown-key")
+    if not jose.verify_parts(CREDENTIAL_ALG, signing_input, signature, issuer_key):
+        raise VerificationError("credential-bad-signature")
+    holder_key, digests = _check_credential_claims(payload, issuer=issuer, now=now, leeway=leeway)
+    facts = _open_disclosures(disclosures, digests, payload)
+    _check_key_binding(
+        kb_jwt,
+        holder_key,
+        sd_hash_input,
+        audience=audience,
+        nonce=nonce,
+        now=now,
+        leeway=leeway,
+        kb_max_age=kb_max_age,
+    )
+    return facts, payload, kid
+
+
+def verified_presentation(
+    text: str,
+    *,
+    keys: Callable[[str], PublicKey | None],
+    issuer: str,
+    audience: str,
+    nonce: str,
+    now: float,
+    leeway: int = 60,
+    kb_max_age: int = 300,
+) -> VerifiedPresentation:
+    """Verify presentation ``text`` and return a :class:`VerifiedPresentation`.
+
+    Takes the same arguments and makes the same checks as
+    :func:`verify_presentation`, which returns only the facts.
+    """
+    facts, payload, kid = _verify(text, keys, issuer, audience, nonce, now, leeway, kb_max_age)
+    return VerifiedPresentation(
+        facts=facts,
+        issuer=payload["iss"],
+        kid=kid,
+        issued_at=payload["iat"],
+        expires_at=payload["exp"],
+    )
+
+
+def verify_presentation(
+    text: str,
+    *,
+    keys: Callable[[str], PublicKey | None],
+    issuer: str,
+    audience: str,
+    nonce: str,
+    now: float,
+    leeway: int = 60,
+    kb_max_age: int = 300,
+) -> dict[str, bool]:
+    """Verify presentation ``text`` offline and return its disclosed age facts.
+
+    ``keys`` maps an issuer ``kid`` to its public key (``None`` if unknown);
+    ``issuer`` is the expected ``iss``; ``audience`` and ``nonce`` are the
+    platform's challenge; ``now`` is the current Unix time, ``leeway`` the
+    clock skew tolerated in seconds and ``kb_max_age`` how old a Key Binding
+    JWT may be. Returns e.g. ``{"age_over_18": True}``.
+
+    Checks, in order, each failing with one
+    :class:`~ageverify.errors.VerificationError` code: size
+    (``presentation-too-large``); structure (``presentation-malformed``, or
+    the JOSE/JSON code of a broken part); a Key Binding JWT is present
+    (``key-binding-missing``); the credential header (``credential-bad-type``,
+    ``credential-bad-algorithm``, ``credential-unknown-key``); its signature
+    (``credential-bad-signature``); its claims (``credential-wrong-issuer``,
+    ``credential-expired``, ``credential-not-yet-valid``, ``digest-duplicate``,
+    ``credential-bad-claims``); each disclosure (``disclosure-malformed``,
+    ``disclosure-duplicate``, ``disclosure-reserved-name``,
+    ``disclosure-conflict``, ``disclosure-unreferenced``,
+    ``credential-bad-claims``); the KB-JWT (``key-binding-bad-type``,
+    ``key-binding-bad-algorithm``, ``key-binding-bad-signature``,
+    ``key-binding-stale``, ``key-binding-wrong-audience``,
+    ``key-binding-wrong-nonce``, ``sd-hash-mismatch``,
+    ``key-binding-bad-claims``).
+    """
+    return _verify(text, keys, issuer, audience, nonce, now, leeway, kb_max_age)[0]
+
+
+def _requirement_threshold(value: int | None, name: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise VerificationError("requirement-invalid", f"{name} must be a non-negative integer.")
+
+
+def requirement_claims(
+    min_age: int | None, max_age: int | None, thresholds: Iterable[int] | None
+) -> dict[str, bool]:
+    """Return the claims a requirement needs, each with the value that satisfies it.
+
+    ``min_age`` needs ``age_over_{min_age}`` true; ``max_age`` needs
+    ``age_over_{max_age + 1}`` false: "13 to 17" is
+    ``{"age_over_13": True, "age_over_18": False}``. ``thresholds`` are the
+    issuer's thresholds; ``None`` accepts any. Both bounds ``None``,
+    ``min_age > max_age`` or a threshold the issuer does not attest raise
+    ``requirement-invalid``.
+    """
+    _requirement_threshold(min_age, "min_age")
+    _requirement_threshold(max_age, "max_age")
+    if min_age is None and max_age is None:
+        raise VerificationError("requirement-invalid", "Give min_age, max_age or both.")
+    if min_age is not None and max_age is not None and min_age > max_age:
+        raise VerificationError("requirement-invalid", "min_age is above max_age.")
+    allowed = None if thresholds is None else frozenset(thresholds)
+    claims: dict[str, bool] = {}
+    for threshold, value in ((min_age, True), (None if max_age is None else max_age + 1, False)):
+        if threshold is None:
+            continue
+        if (allowed is not None and threshold not in allowed) or threshold >= 1000:
+            raise VerificationError(
+                "requirement-invalid", f"The issuer attests no age_over_{threshold} claim."
+            )
+        claims[age_claim(threshold)] = value
+    return claims
+
+
+def check_requirement(
+    facts: Mapping[str, bool],
+    min_age: int | None,
+    max_age: int | None,
+    thresholds: Iterable[int] | None,
+) -> None:
+    """Raise unless ``facts`` satisfy the requirement ``min_age``..``max_age``.
+
+    A needed claim missing from ``facts`` raises ``requirement-not-disclosed``;
+    one with the wrong value raises ``requirement-not-met``; an impossible
+    requirement raises ``requirement-invalid`` (see :func:`requirement_claims`).
+    """
+    needed = requirement_claims(min_age, max_age, thresholds)
+    if any(name not in facts for name in needed):
+        raise VerificationError("requirement-not-disclosed")
+    for name, value in needed.items():
+        if facts[name] is not value:
+            raise VerificationError("requirement-not-met")

@@ -1,0 +1,82 @@
+"""Attestation intake: is this a genuine, fresh attestation from an accredited verifier?
+
+The order of checks matters. The header is checked first, then the
+*unverified* ``iss`` is used for one thing only: finding the verifier whose
+keys may have signed the token. The key is chosen by exact ``kid`` among that
+verifier's keys (never by trying keys in turn), its registered algorithm must
+be the header's, and only after the signature verifies are the claims
+trusted. Recording the single-use ``jti`` belongs to the issuance
+transaction, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import Session
+
+from ageverify.errors import IssuanceError
+from ageverify.formats.attestation import Attestation, check_claims, parse_attestation
+from ageverify.formats.jose import public_key_from_jwk, verify_signature
+from ageverify.storage.models import Verifier, VerifierKey
+
+# The verifier named by `iss` and, if it has one, its key named by `kid`, in
+# one round trip. Built once: the statement is reused with new parameters.
+_VERIFIER_AND_KEY = (
+    select(Verifier.status, Verifier.methods, VerifierKey.alg, VerifierKey.jwk)
+    .select_from(Verifier)
+    .outerjoin(
+        VerifierKey,
+        and_(VerifierKey.verifier_id == Verifier.id, VerifierKey.kid == bindparam("kid")),
+    )
+    .where(Verifier.id == bindparam("iss"))
+)
+
+
+def verify_attestation(
+    session: Session,
+    token: str,
+    *,
+    issuer: str,
+    now: float,
+    leeway: int,
+    thresholds: Iterable[int],
+) -> Attestation:
+    """Verify attestation ``token`` against the verifier registry and return its content.
+
+    ``issuer`` is this issuer's identifier (the expected ``aud``), ``now`` the
+    unix time, ``leeway`` the tolerated clock skew in seconds and
+    ``thresholds`` the configured ages. Raises ``IssuanceError`` with the
+    attestation's code: header and JOSE codes from ``parse_attestation``, then
+    ``attestation-unknown-verifier``, ``attestation-verifier-suspended``,
+    ``attestation-unknown-key``, ``attestation-bad-algorithm``,
+    ``attestation-bad-signature``, the claim codes of ``check_claims``, and
+    ``attestation-method-not-allowed``.
+    """
+    jws = parse_attestation(token)
+    iss = jws.payload.get("iss")
+    if not isinstance(iss, str) or not iss:
+        raise IssuanceError("attestation-bad-claims", "iss must be a non-empty string.")
+    kid = jws.header["kid"]
+    # Core execution on the session's connection: same transaction, without
+    # the ORM's per-statement overhead.
+    row = session.connection().execute(_VERIFIER_AND_KEY, {"iss": iss, "kid": kid}).first()
+    if row is None:
+        raise IssuanceError("attestation-unknown-verifier")
+    status, methods, alg, jwk = row
+    if status != "active":
+        raise IssuanceError("attestation-verifier-suspended")
+    if alg is None:
+        raise IssuanceError("attestation-unknown-key")
+    # The registry fixes each key's algorithm; the token does not get to choose.
+    if jws.header["alg"] != alg:
+        raise IssuanceError("attestation-bad-algorithm")
+    if not verify_signature(jws, public_key_from_jwk(jwk)):
+        raise IssuanceError("attestation-bad-signature")
+    attestation = check_claims(
+        jws.payload, issuer=issuer, now=now, leeway=leeway, thresholds=thresholds, kid=kid
+    )
+    if attestation.method not in methods:
+        raise IssuanceError("attestation-method-not-allowed")
+    return attestation

@@ -1,0 +1,239 @@
+"""Credential signing keys: one ES256 key per epoch, generated ahead, published by kid.
+
+Every credential signed in an epoch carries the epoch start as ``iat``, so a
+credential tells no more about when its holder was verified than the epoch.
+Keys are generated some epochs ahead so that platforms have them cached
+before they sign anything. A key signs during its epoch, is published in the
+JWKS until the last credential it signed has expired (``verify_until``), and
+is then dropped. ``retire`` stops a key signing but keeps it published;
+``revoke`` unpublishes it at once and deletes the private key file.
+
+This module and ``ageverify.crypto`` are the only places that hold private key
+objects; the private key is loaded once per process and kept in memory.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ageverify.config import Settings
+from ageverify.crypto.keystore import FileKeyStore, PrivateKey
+from ageverify.errors import AgeVerifyError, IssuanceError
+from ageverify.formats.jose import public_jwk, thumbprint
+from ageverify.storage.db import transaction
+from ageverify.storage.models import SigningKey
+
+SIGNING_ALG = "ES256"
+
+# Asked on every issuance: built once, reused with a new epoch start.
+_ACTIVE_KID = (
+    select(SigningKey.kid)
+    .where(SigningKey.status == "active", SigningKey.epoch_start == bindparam("start"))
+    .order_by(SigningKey.created_at, SigningKey.kid)
+    .limit(1)
+)
+
+
+class CurrentKey(NamedTuple):
+    """The key that signs now: its ``kid``, the private key and its ``epoch_start``."""
+
+    kid: str
+    private_key: PrivateKey
+    epoch_start: int
+
+
+class SigningKeys:
+    """The issuer's credential signing keys: metadata in the database, private keys in ``keystore``.
+
+    ``settings`` gives the epoch length, credential lifetime and how many
+    epochs ahead to generate; ``clock`` returns the current unix time.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: sessionmaker[Session],
+        keystore: FileKeyStore,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sessions = sessionmaker
+        self._keystore = keystore
+        self._epoch = settings.epoch_seconds
+        self._lifetime = settings.credential_lifetime
+        self._ahead = settings.keys_ahead
+        self._clock = clock
+        self._private: dict[str, PrivateKey] = {}
+        self._lock = threading.Lock()
+
+    def epoch_start(self, now: float) -> int:
+        """The start of the epoch that contains unix time ``now``."""
+        return int(now // self._epoch) * self._epoch
+
+    def generate_ahead(self, now: float | None = None) -> builtins.list[str]:
+        """Make sure the current epoch and the next ``keys_ahead`` each have an active key.
+
+        Returns the kids of the keys created (empty when nothing was missing).
+        The private key file is written before its metadata is committed and
+        removed again if the commit fails, so a published key always has a
+        private key behind it.
+        """
+        now = self._clock() if now is None else now
+        first = self.epoch_start(now)
+        starts = [first + i * self._epoch for i in range(self._ahead + 1)]
+        created: builtins.list[str] = []
+        try:
+            with transaction(self._sessions) as session:
+                covered = set(
+                    session.scalars(
+                        select(SigningKey.epoch_start).where(
+                            SigningKey.status == "active", SigningKey.epoch_start.in_(starts)
+                        )
+                    )
+                )
+                for start in starts:
+                    if start in covered:
+                        continue
+                    private_key = ec.generate_private_key(ec.SECP256R1())
+                    public = public_jwk(private_key)
+                    kid = thumbprint(public)
+                    self._keystore.save(kid, private_key)
+                    created.append(kid)
+                    session.add(
+                        SigningKey(
+                            kid=kid,
+                            epoch_start=start,
+                            epoch_end=start + self._epoch,
+                            verify_until=start + self._epoch + self._lifetime,
+                            status="active",
+                            public_jwk=public,
+                            created_at=int(now),
+                        )
+                    )
+        except BaseException:
+            for kid in created:
+                self._keystore.delete(kid)
+            raise
+        return created
+
+    def current(self, now: float | None = None, *, session: Session | None = None) -> CurrentKey:
+        """The active key of the epoch containing ``now``; ``no-signing-key`` if there is none.
+
+        Pass ``session`` to read within the caller's transaction. The database
+        is asked every time, so a key retired or revoked by another process
+        stops signing here at once; only the decrypted private key is cached.
+        """
+        now = self._clock() if now is None else now
+        start = self.epoch_start(now)
+        if session is None:
+            with self._sessions() as own:
+                kid = own.connection().execute(_ACTIVE_KID, {"start": start}).scalar()
+        else:
+            kid = session.connection().execute(_ACTIVE_KID, {"start": start}).scalar()
+        if kid is None:
+            raise IssuanceError("no-signing-key")
+        return CurrentKey(kid, self._private_key(kid), start)
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        """Metadata of every key, newest epoch first (public JWKs only)."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(SigningKey).order_by(SigningKey.epoch_start.desc(), SigningKey.kid)
+            ).all()
+            return [_describe(row) for row in rows]
+
+    def retire(self, kid: str, now: float | None = None) -> dict[str, Any]:
+        """Stop ``kid`` signing; it stays published until ``verify_until``.
+
+        Run ``generate_ahead`` afterwards to replace it in its epoch. Raises
+        ``unknown-key`` for an unknown kid and ``conflict`` for a revoked one.
+        """
+        now = self._clock() if now is None else now
+        with transaction(self._sessions) as session:
+            row = self._get(session, kid)
+            if row.status == "revoked":
+                raise AgeVerifyError("conflict", "The key is revoked already.")
+            if row.status == "active":
+                row.status = "retired"
+                row.retired_at = int(now)
+            return _describe(row)
+
+    def revoke(self, kid: str, now: float | None = None) -> dict[str, Any]:
+        """Unpublish ``kid`` at once and delete its private key; its credentials stop verifying.
+
+        Raises ``unknown-key`` for an unknown kid.
+        """
+        now = self._clock() if now is None else now
+        with transaction(self._sessions) as session:
+            row = self._get(session, kid)
+            if row.status != "revoked":
+                row.status = "revoked"
+                row.revoked_at = int(now)
+            description = _describe(row)
+        # Only after the commit: a failed commit must not leave an active key
+        # without its private half.
+        with self._lock:
+            self._private.pop(kid, None)
+        self._keystore.delete(kid)
+        return description
+
+    def jwks(self, now: float | None = None) -> dict[str, builtins.list[dict[str, str]]]:
+        """The JWKS platforms verify with: every unrevoked key not yet past ``verify_until``.
+
+        Includes keys generated for coming epochs, so caches hold them before
+        they sign. Each JWK carries ``kid``, ``alg`` ES256 and ``use`` sig.
+        """
+        now = self._clock() if now is None else now
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(SigningKey)
+                .where(SigningKey.status != "revoked", SigningKey.verify_until > now)
+                .order_by(SigningKey.epoch_start, SigningKey.kid)
+            ).all()
+            return {
+                "keys": [
+                    {**row.public_jwk, "kid": row.kid, "alg": SIGNING_ALG, "use": "sig"}
+                    for row in rows
+                ]
+            }
+
+    def _private_key(self, kid: str) -> PrivateKey:
+        key = self._private.get(kid)
+        if key is not None:
+            return key
+        with self._lock:
+            key = self._private.get(kid)
+            if key is None:
+                # Decrypting costs milliseconds (key derivation): once per process.
+                key = self._keystore.load(kid)
+                self._private[kid] = key
+            return key
+
+    @staticmethod
+    def _get(session: Session, kid: str) -> SigningKey:
+        row = session.get(SigningKey, kid) if isinstance(kid, str) else None
+        if row is None:
+            raise AgeVerifyError("unknown-key")
+        return row
+
+
+def _describe(row: SigningKey) -> dict[str, Any]:
+    return {
+        "kid": row.kid,
+        "alg": SIGNING_ALG,
+        "status": row.status,
+        "epoch_start": row.epoch_start,
+        "epoch_end": row.epoch_end,
+        "verify_until": row.verify_until,
+        "created_at": row.created_at,
+        "retired_at": row.retired_at,
+        "revoked_at": row.revoked_at,
+        "public_jwk": dict(row.public_jwk),
+    }

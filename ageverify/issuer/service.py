@@ -1,0 +1,193 @@
+"""The issuer service: attestations in, credentials out, all or nothing.
+
+``Issuer.issue_credentials`` is the one domain call behind
+``POST /v1/credentials``. Everything it changes happens in one database
+transaction: the attestation's ``jti`` is recorded, the batch is signed and
+the aggregate counts are bumped, or none of it happens. A refused request
+(bad holder keys, no signing key, a replay) therefore never burns the
+attestation; a signed batch is never returned without its ``jti`` recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ageverify.config import Settings
+from ageverify.errors import IssuanceError
+from ageverify.formats.attestation import Attestation
+from ageverify.formats.sdjwt import CREDENTIAL_TYP, SD_ALG, VCT
+from ageverify.issuer.credentials import entailed_facts, issue_batch, parse_holder_keys
+from ageverify.issuer.intake import verify_attestation
+from ageverify.issuer.keys import SIGNING_ALG, SigningKeys
+from ageverify.storage.db import transaction
+from ageverify.storage.models import Base, IssuanceCount, UsedAttestation
+
+# Used attestation ids are purged at most this often per process: the purge
+# is a range delete, cheap but pointless on every request.
+PURGE_INTERVAL = 300
+
+# Issuance runs these on every request: Core statements built once, so each
+# execution skips building and compiling SQL (the ORM unit of work is far
+# slower than signing a credential).
+_used = Base.metadata.tables[UsedAttestation.__tablename__]
+_counts = Base.metadata.tables[IssuanceCount.__tablename__]
+_RECORD_USE = insert(_used)
+_PURGE_USED = delete(_used).where(_used.c.expires_at < bindparam("now"))
+_INCREMENT = (
+    update(_counts)
+    .where(
+        _counts.c.day == bindparam("k_day"),
+        _counts.c.method == bindparam("k_method"),
+        _counts.c.threshold == bindparam("k_threshold"),
+        _counts.c.over == bindparam("k_over"),
+    )
+    .values(count=_counts.c.count + 1)
+)
+_FIRST_COUNT = insert(_counts)
+
+# HTTP paths of the issuer, as published in the discovery document.
+JWKS_PATH = "/.well-known/jwks.json"
+CREDENTIAL_PATH = "/v1/credentials"
+PRESENTATION_VERIFY_PATH = "/v1/presentations/verify"
+
+
+class Issuer:
+    """Issues age credentials for verified attestations.
+
+    ``settings`` supply the issuer URL, thresholds, lifetime, batch limit and
+    decoys; ``sessionmaker`` opens database sessions; ``signing_keys`` holds
+    the credential signing keys; ``clock`` returns the current unix time.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: sessionmaker[Session],
+        signing_keys: SigningKeys,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessionmaker
+        self._signing_keys = signing_keys
+        self._clock = clock
+        self._next_purge = 0.0
+        # Every credential lists as many digests as there are thresholds plus
+        # the configured decoys, whatever was attested.
+        self._sd_length = len(settings.thresholds) + settings.decoys
+
+    def issue_credentials(self, attestation_token: str, holder_keys: object) -> list[str]:
+        """Verify ``attestation_token`` and sign one credential per key in ``holder_keys``.
+
+        ``holder_keys`` is the untrusted ``holder_keys`` member of the request.
+        Returns the credentials (``<issuer-jwt>~<disclosure>~...~``) in the
+        order of the keys. Raises ``IssuanceError``: the attestation codes of
+        ``verify_attestation``, the holder key codes of ``parse_holder_keys``,
+        ``attestation-replayed`` when the ``jti`` was used before, and
+        ``no-signing-key`` when no key covers the current epoch.
+        """
+        settings = self._settings
+        now = self._clock()
+        with transaction(self._sessions) as session:
+            attestation = verify_attestation(
+                session,
+                attestation_token,
+                issuer=settings.issuer_url,
+                now=now,
+                leeway=settings.leeway,
+                thresholds=settings.thresholds,
+            )
+            keys = parse_holder_keys(holder_keys, settings.max_batch)
+            self._record_use(session, attestation)
+            self._purge_used(session, now)
+            signing = self._signing_keys.current(now, session=session)
+            facts = entailed_facts(attestation.age_over, settings.thresholds)
+            credentials = issue_batch(
+                signing_key=signing.private_key,
+                kid=signing.kid,
+                issuer=settings.issuer_url,
+                epoch_start=signing.epoch_start,
+                lifetime=settings.credential_lifetime,
+                holder_keys=keys,
+                age_over=facts,
+                decoys=self._sd_length - len(facts),
+            )
+            self._count(session, attestation, now)
+        return credentials
+
+    def metadata(self) -> dict[str, Any]:
+        """The discovery document served at ``/.well-known/age-verification``."""
+        issuer = self._settings.issuer_url
+        return {
+            "issuer": issuer,
+            "jwks_uri": issuer + JWKS_PATH,
+            "credential_endpoint": issuer + CREDENTIAL_PATH,
+            "presentation_verify_endpoint": issuer + PRESENTATION_VERIFY_PATH,
+            "credential_format": CREDENTIAL_TYP,
+            "credential_signing_alg": SIGNING_ALG,
+            "vct": VCT,
+            "sd_alg": SD_ALG,
+            "thresholds": list(self._settings.thresholds),
+            "credential_lifetime": self._settings.credential_lifetime,
+            "epoch_seconds": self._settings.epoch_seconds,
+            "max_batch": self._settings.max_batch,
+        }
+
+    def jwt_vc_issuer_metadata(self) -> dict[str, str]:
+        """The SD-JWT VC issuer metadata served at ``/.well-known/jwt-vc-issuer``."""
+        issuer = self._settings.issuer_url
+        return {"issuer": issuer, "jwks_uri": issuer + JWKS_PATH}
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """The credential signing keys platforms verify with, as a JWKS."""
+        return self._signing_keys.jwks(self._clock())
+
+    def _record_use(self, session: Session, attestation: Attestation) -> None:
+        # Kept until the attestation could no longer be accepted, leeway included.
+        values = {
+            "verifier_id": attestation.verifier_id,
+            "jti": attestation.jti,
+            "expires_at": attestation.exp + self._settings.leeway,
+        }
+        try:
+            session.connection().execute(_RECORD_USE, values)
+        except IntegrityError:
+            raise IssuanceError("attestation-replayed") from None
+
+    def _purge_used(self, session: Session, now: float) -> None:
+        if now < self._next_purge:
+            return
+        self._next_purge = now + PURGE_INTERVAL
+        session.connection().execute(_PURGE_USED, {"now": int(now)})
+
+    def _count(self, session: Session, attestation: Attestation, now: float) -> None:
+        connection = session.connection()
+        day = time.strftime("%Y-%m-%d", time.gmtime(now))
+        for threshold, over in sorted(attestation.age_over.items()):
+            key = {
+                "k_day": day,
+                "k_method": attestation.method,
+                "k_threshold": threshold,
+                "k_over": over,
+            }
+            if connection.execute(_INCREMENT, key).rowcount:
+                continue
+            first = {
+                "day": day,
+                "method": attestation.method,
+                "threshold": threshold,
+                "over": over,
+                "count": 1,
+            }
+            try:
+                # A concurrent first issuance of the day may insert the row
+                # first; the savepoint keeps our transaction usable if so.
+                with connection.begin_nested():
+                    connection.execute(_FIRST_COUNT, first)
+            except IntegrityError:
+                connection.execute(_INCREMENT, key)

@@ -1,0 +1,27 @@
+"""What a platform and a wallet need: :class:`Verifier` and :class:`Holder`.
+
+The SDK works offline and needs no database: a platform verifies
+presentations with the issuer's cached keys and a nonce store; a wallet keeps
+its keys and credentials in a :class:`Wallet`.
+"""
+
+from __future__ import annotations
+
+from ageverify.errors import VerificationError
+from ageverify.sdk.holder import Holder
+from ageverify.sdk.stores import MemoryNonceStore, NonceStore
+from ageverify.sdk.verifier import AgeProof, Verifier
+from ageverify.sdk.wallet import FileWallet, HeldCredential, MemoryWallet, Wallet
+
+__all__ = [
+    "AgeProof",
+    "FileWallet",
+    "HeldCredential",
+    "Holder",
+    "MemoryNonceStore",
+    "MemoryWallet",
+    "NonceStore",
+    "VerificationError",
+    "Verifier",
+    "Wallet",
+]

@@ -1,0 +1,250 @@
+"""The wallet side: get credentials from the issuer and present them to platforms.
+
+The holder makes one P-256 key per credential, so that credentials cannot be
+linked by their ``cnf`` key. For each audience it shows the credential chosen
+by ``HMAC-SHA256(wallet secret, audience) mod N``: the same platform always
+sees the same credential, different platforms see different ones (1 in N
+share one), and the wallet stores nothing about where it was used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ageverify.errors import CODES, AgeVerifyError, KeyStoreError, VerificationError
+from ageverify.formats import jose, sdjwt, strictjson
+from ageverify.sdk.verifier import (
+    DISCOVERY_PATH,
+    FETCH_TIMEOUT,
+    MAX_DOCUMENT_SIZE,
+    fetch_url,
+    is_allowed_url,
+    no_redirect_opener,
+)
+from ageverify.sdk.wallet import (
+    HeldCredential,
+    MemoryWallet,
+    Wallet,
+    holder_key_from_jwk,
+    private_holder_jwk,
+)
+
+__all__ = ["CREDENTIAL_PATH", "MAX_BATCH", "Holder", "post_json"]
+
+CREDENTIAL_PATH = "/v1/credentials"
+# The issuer's own limit may be lower; it says so with holder-keys-invalid.
+MAX_BATCH = 30
+
+
+def post_json(url: str, body: bytes) -> tuple[int, bytes]:
+    """POST the JSON ``body`` to ``url``; return the status and body, error statuses included.
+
+    Only https URLs or http to a loopback host; no redirects; 5 s timeout;
+    responses above 256 KiB raise ``ValueError``.
+    """
+    if not is_allowed_url(url):
+        raise ValueError("only https URLs, or http to a loopback host, are contacted")
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    try:
+        with no_redirect_opener.open(request, timeout=FETCH_TIMEOUT) as response:
+            status, payload = response.status, response.read(MAX_DOCUMENT_SIZE + 1)
+    except urllib.error.HTTPError as error:
+        status, payload = error.code, error.read(MAX_DOCUMENT_SIZE + 1)
+    if len(payload) > MAX_DOCUMENT_SIZE:
+        raise ValueError("the response is larger than accepted")
+    return status, payload
+
+
+class Holder:
+    """A person's wallet agent: keys, credential requests and presentations.
+
+    ``wallet`` keeps the secret, keys and credentials (a fresh
+    :class:`~ageverify.sdk.MemoryWallet` by default). ``fetch(url) -> bytes``
+    and ``post(url, body) -> (status, body)`` replace the HTTP client;
+    ``clock`` the system time.
+    """
+
+    def __init__(
+        self,
+        wallet: Wallet | None = None,
+        *,
+        fetch: Callable[[str], bytes] | None = None,
+        post: Callable[[str, bytes], tuple[int, bytes]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.wallet: Wallet = wallet if wallet is not None else MemoryWallet()
+        self._fetch = fetch or fetch_url
+        self._post = post or post_json
+        self._clock = clock
+        self._private_keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+
+    def new_keys(self, n: int) -> list[dict[str, str]]:
+        """Create ``n`` P-256 holder keys, keep them in the wallet, return their public JWKs."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_BATCH:
+            raise ValueError(f"n must be from 1 to {MAX_BATCH}")
+        private_jwks = []
+        public_jwks = []
+        for _ in range(n):
+            key = ec.generate_private_key(ec.SECP256R1())
+            private_jwk = private_holder_jwk(key)
+            self._private_keys[jose.thumbprint(private_jwk)] = key
+            private_jwks.append(private_jwk)
+            public_jwks.append(jose.public_jwk(key))
+        self.wallet.add_keys(private_jwks)
+        return public_jwks
+
+    def discover(self, issuer_url: str) -> dict[str, Any]:
+        """Return the issuer's discovery document (``/.well-known/age-verification``)."""
+        try:
+            document = strictjson.loads(self._fetch(issuer_url.rstrip("/") + DISCOVERY_PATH))
+        except (OSError, ValueError, AgeVerifyError) as error:
+            raise AgeVerifyError("issuer-unreachable") from error
+        if not isinstance(document, dict):
+            raise AgeVerifyError("issuer-unreachable")
+        return document
+
+    def request_credentials(self, issuer_url: str, attestation: str, count: int = 10) -> list[str]:
+        """Exchange a verifier ``attestation`` for ``count`` credentials from ``issuer_url``.
+
+        Makes ``count`` fresh keys, POSTs ``{"attestation", "holder_keys"}`` to
+        ``{issuer_url}/v1/credentials`` and stores the credentials returned.
+        An error answer raises :class:`~ageverify.errors.AgeVerifyError` with
+        the issuer's code when it is one ageverify knows, else
+        ``issuer-unreachable``.
+        """
+        keys = self.new_keys(count)
+        body = strictjson.dumps({"attestation": attestation, "holder_keys": keys})
+        try:
+            status, answer = self._post(issuer_url.rstrip("/") + CREDENTIAL_PATH, body)
+            document = strictjson.loads(answer)
+        except (OSError, ValueError, AgeVerifyError) as error:
+            raise AgeVerifyError("issuer-unreachable") from error
+        if status != 200:
+            code = document.get("code") if isinstance(document, dict) else None
+            if isinstance(code, str) and code in CODES:
+                raise AgeVerifyError(code)
+            raise AgeVerifyError("issuer-unreachable", f"The issuer answered HTTP {status}.")
+        credentials = document.get("credentials") if isinstance(document, dict) else None
+        if not isinstance(credentials, list) or not all(isinstance(c, str) for c in credentials):
+            raise AgeVerifyError("issuer-unreachable", "The issuer's answer holds no credentials.")
+        self.store_credentials(issuer_url, credentials, keys)
+        return credentials
+
+    def store_credentials(
+        self, issuer: str, credentials: Iterable[str], keys: Iterable[dict[str, str]]
+    ) -> list[HeldCredential]:
+        """Keep ``credentials`` from ``issuer``, each bound to one of ``keys``, as one batch.
+
+        ``keys`` are public JWKs made by :meth:`new_keys`. A credential whose
+        ``iss`` is not ``issuer``, whose ``cnf`` key is not one of ``keys``, or
+        which cannot be parsed raises
+        :class:`~ageverify.errors.VerificationError` and nothing is stored.
+        """
+        allowed = {jose.thumbprint(jwk) for jwk in keys}
+        batch = secrets.token_urlsafe(9)
+        held = []
+        for credential in credentials:
+            presentation = sdjwt.parse_presentation(credential)
+            if presentation.kb_jwt is not None:
+                raise VerificationError("presentation-malformed", "A credential has no KB-JWT.")
+            payload = presentation.credential.payload
+            if payload.get("iss") != issuer:
+                raise VerificationError("credential-wrong-issuer")
+            cnf = payload.get("cnf")
+            jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
+            exp = payload.get("exp")
+            if not isinstance(jwk, dict) or not isinstance(exp, int) or isinstance(exp, bool):
+                raise VerificationError("credential-bad-claims")
+            try:
+                thumbprint = jose.thumbprint(jwk)
+            except jose.JWKError:
+                raise VerificationError("credential-bad-claims") from None
+            if thumbprint not in allowed or self.wallet.key(thumbprint) is None:
+                raise VerificationError(
+                    "credential-bad-claims", "A credential is bound to a key this wallet lacks."
+                )
+            held.append(HeldCredential(credential, thumbprint, issuer, exp, batch))
+        self.wallet.add_credentials(held)
+        return held
+
+    def credentials(self) -> list[HeldCredential]:
+        """Return the credentials held, oldest first (expired ones included)."""
+        return self.wallet.credentials()
+
+    def _current_batch(self, issuer: str | None, now: float) -> list[HeldCredential]:
+        usable = [
+            held
+            for held in self.wallet.credentials()
+            if held.exp > now and (issuer is None or held.issuer == issuer)
+        ]
+        if not usable:
+            return []
+        latest = usable[-1].batch
+        return [held for held in usable if held.batch == latest]
+
+    def _private_key(self, thumbprint: str) -> ec.EllipticCurvePrivateKey:
+        key = self._private_keys.get(thumbprint)
+        if key is None:
+            jwk = self.wallet.key(thumbprint)
+            if jwk is None:
+                raise KeyStoreError("the wallet no longer holds this credential's key")
+            key = holder_key_from_jwk(jwk)
+            self._private_keys[thumbprint] = key
+        return key
+
+    def present(
+        self,
+        audience: str,
+        nonce: str,
+        *,
+        min_age: int | None = None,
+        max_age: int | None = None,
+        issuer: str | None = None,
+    ) -> str:
+        """Return a presentation for the platform ``audience`` answering its ``nonce``.
+
+        Discloses exactly the claims the requirement (``min_age`` and/or
+        ``max_age``) needs, whatever their values: the platform decides. The
+        credential comes from the newest unexpired batch (of ``issuer``, if
+        given), chosen by audience. No usable credential, or one lacking a
+        needed claim, raises ``requirement-not-disclosed``; an impossible
+        requirement ``requirement-invalid``.
+        """
+        needed = sdjwt.requirement_claims(min_age, max_age, None)
+        now = self._clock()
+        batch = self._current_batch(issuer, now)
+        if not batch:
+            raise VerificationError("requirement-not-disclosed", "The wallet holds no credential.")
+        mac = hmac.new(self.wallet.secret(), audience.encode("utf-8"), hashlib.sha256).digest()
+        held = batch[int.from_bytes(mac, "big") % len(batch)]
+        issuer_jwt, *disclosures = held.credential.split("~")[:-1]
+        chosen = {}
+        for disclosure in disclosures:
+            name = strictjson.loads(jose.b64url_decode(disclosure))[1]
+            if name in needed:
+                chosen[name] = disclosure
+        if set(chosen) != set(needed):
+            raise VerificationError("requirement-not-disclosed")
+        sd_jwt = issuer_jwt + "~" + "".join(chosen[name] + "~" for name in needed)
+        kb_jwt = sdjwt.make_key_binding(
+            holder_key=self._private_key(held.key_thumbprint),
+            sd_jwt_with_disclosures=sd_jwt,
+            audience=audience,
+            nonce=nonce,
+            iat=int(now),
+        )
+        return sd_jwt + kb_jwt

@@ -1,0 +1,28 @@
+"""Persistence of the issuer: tables, engine and transactions (SQLAlchemy 2)."""
+
+from __future__ import annotations
+
+from ageverify.storage.db import create_schema, make_engine, session_factory, transaction
+from ageverify.storage.models import (
+    AdminToken,
+    Base,
+    IssuanceCount,
+    SigningKey,
+    UsedAttestation,
+    Verifier,
+    VerifierKey,
+)
+
+__all__ = [
+    "AdminToken",
+    "Base",
+    "IssuanceCount",
+    "SigningKey",
+    "UsedAttestation",
+    "Verifier",
+    "VerifierKey",
+    "create_schema",
+    "make_engine",
+    "session_factory",
+    "transaction",
+]

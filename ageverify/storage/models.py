@@ -1,0 +1,142 @@
+"""Database tables of the issuer.
+
+Dialect-neutral on purpose (SQLite for the embedded default, PostgreSQL in
+production): portable column types only, JSON through SQLAlchemy's ``JSON``,
+timestamps as integer unix seconds (UTC). Nothing here ever holds a person's
+data or a private key: verifiers and their public keys, attestation ids until
+they expire, public metadata of the signing keys, admin token hashes and
+aggregate counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints keep later schema migrations identical on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+VERIFIER_STATUSES = ("active", "suspended")
+VERIFIER_KEY_ALGS = ("ES256", "EdDSA")
+SIGNING_KEY_STATUSES = ("active", "retired", "revoked")
+
+# Lengths: ids and kids are short ASCII; 255 is portable everywhere.
+ID_LENGTH = 255
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the issuer's metadata."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Verifier(Base):
+    """An accredited age verifier; ``id`` is the ``iss`` of its attestations."""
+
+    __tablename__ = "verifiers"
+    __table_args__ = (CheckConstraint(_in("status", VERIFIER_STATUSES), name="status"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(ID_LENGTH))
+    methods: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class VerifierKey(Base):
+    """A public key a verifier signs attestations with, chosen by exact ``kid``."""
+
+    __tablename__ = "verifier_keys"
+    __table_args__ = (CheckConstraint(_in("alg", VERIFIER_KEY_ALGS), name="alg"),)
+
+    verifier_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("verifiers.id"), primary_key=True
+    )
+    kid: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class UsedAttestation(Base):
+    """An attestation already redeemed, kept until it could no longer be accepted."""
+
+    __tablename__ = "used_attestations"
+    __table_args__ = (Index("ix_used_attestations_expires_at", "expires_at"),)
+
+    verifier_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("verifiers.id"), primary_key=True
+    )
+    jti: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class SigningKey(Base):
+    """Public metadata of a credential signing key; the private key stays in the key store.
+
+    ``kid`` is the RFC 7638 thumbprint of ``public_jwk``. A key signs during
+    ``[epoch_start, epoch_end)`` and is published until ``verify_until``.
+    """
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        CheckConstraint(_in("status", SIGNING_KEY_STATUSES), name="status"),
+        Index("ix_signing_keys_epoch_start", "epoch_start"),
+    )
+
+    kid: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    epoch_start: Mapped[int] = mapped_column(BigInteger)
+    epoch_end: Mapped[int] = mapped_column(BigInteger)
+    verify_until: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    retired_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class AdminToken(Base):
+    """A bearer token for the admin API; only the SHA-256 of its secret is stored."""
+
+    __tablename__ = "admin_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(ID_LENGTH))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class IssuanceCount(Base):
+    """How many issuances attested one age fact by one method on one UTC day."""
+
+    __tablename__ = "issuance_counts"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    threshold: Mapped[int] = mapped_column(Integer, primary_key=True)
+    over: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,144 @@
+"""What every request and response share: request ids, the access log,
+security headers, and strict JSON bodies.
+
+The access log carries method, route, status, duration, the error code of a
+refusal and the request id, and nothing else: no query string, no body, no
+``Authorization``, no client address. Bodies hold attestations, holder keys
+and presentations (and, for ``/v1/presentations/verify``, a platform's
+audience and nonce), none of which may reach a log.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+
+from ageverify.errors import AgeVerifyError
+from ageverify.formats import strictjson
+
+access_log = logging.getLogger("ageverify.access")
+
+# Sent on every response. The API serves JSON only, so the policy forbids
+# everything a browser could do with a response rendered as a document.
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "cross-origin",
+}
+
+
+def _start_request() -> None:
+    # Our own id, never one taken from the client: a header value chosen by
+    # the caller would let anyone write into our logs.
+    g.request_id = secrets.token_hex(8)
+    g.started = time.perf_counter()
+
+
+def _finish_response(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if current_app.config.get("AGEVERIFY_HSTS"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=63072000")
+    # Anything a view did not mark cacheable is private to this exchange.
+    response.headers.setdefault("Cache-Control", "no-store")
+    request_id = g.get("request_id")
+    if request_id is not None:
+        response.headers["X-Request-ID"] = request_id
+        elapsed_ms = (time.perf_counter() - g.started) * 1000
+        access_log.info(
+            "%s %s %d %.1fms code=%s request_id=%s",
+            request.method,
+            # The route's pattern, not the path sent: a path is the client's
+            # text (an unmatched one can carry anything, a token included).
+            request.url_rule.rule if request.url_rule is not None else "<unmatched>",
+            response.status_code,
+            elapsed_ms,
+            g.get("error_code", "-"),
+            request_id,
+        )
+    return response
+
+
+def init_app(app: Flask, *, hsts: bool) -> None:
+    """Install request ids, the access log and security headers on ``app``.
+
+    ``hsts`` adds ``Strict-Transport-Security``; it is set when the issuer is
+    served over https.
+    """
+    app.config["AGEVERIFY_HSTS"] = hsts
+    app.before_request(_start_request)
+    app.after_request(_finish_response)
+
+
+def json_body() -> dict[str, Any]:
+    """The request body as a JSON object, parsed strictly.
+
+    The media type must be ``application/json`` (charset, if given, utf-8),
+    else ``unsupported-media-type``; bodies larger than the app's
+    ``MAX_CONTENT_LENGTH`` are refused by werkzeug before they are read
+    (``payload-too-large``); duplicate member names, NaN, invalid UTF-8 and
+    deep nesting are ``malformed-json``; anything but an object is
+    ``invalid-request``.
+    """
+    if request.mimetype != "application/json":
+        raise AgeVerifyError("unsupported-media-type")
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.lower() not in ("utf-8", "utf8"):
+        raise AgeVerifyError("unsupported-media-type", "The body must be UTF-8 encoded JSON.")
+    data = request.get_data(cache=False)
+    try:
+        body = strictjson.loads(data)
+    except AgeVerifyError as error:
+        # The body's parser reports with token codes (json-*); the envelope has
+        # its own, so a client can tell a bad body from a bad token inside it.
+        raise AgeVerifyError("malformed-json", _JSON_REASONS.get(error.code)) from None
+    if not isinstance(body, dict):
+        raise AgeVerifyError("invalid-request", "The body must be a JSON object.")
+    return body
+
+
+_JSON_REASONS = {
+    "json-duplicate-member": "The body is not valid JSON: an object repeats a member name.",
+    "json-too-deep": "The body is not valid JSON: it is nested too deeply.",
+    "json-not-utf8": "The body is not valid JSON: it is not UTF-8.",
+}
+
+
+def string_member(body: dict[str, Any], name: str, *, max_length: int | None = None) -> str:
+    """``body[name]`` as a non-empty string, else ``invalid-request`` naming the member."""
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise AgeVerifyError("invalid-request", f"'{name}' must be a non-empty string.")
+    if max_length is not None and len(value) > max_length:
+        raise AgeVerifyError("invalid-request", f"'{name}' is longer than {max_length} characters.")
+    return value
+
+
+def optional_int_member(body: dict[str, Any], name: str) -> int | None:
+    """``body[name]`` as an integer (JSON booleans are not), or None when absent or null."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise AgeVerifyError("invalid-request", f"'{name}' must be an integer.")
+    return value
+
+
+def only_members(body: dict[str, Any], allowed: set[str]) -> None:
+    """Refuse members outside ``allowed`` with ``invalid-request``.
+
+    An unknown member is most often a misspelt one; silently ignoring it would
+    turn a client's mistake into a different request than the one meant.
+    """
+    if not set(body) <= allowed:
+        # The unknown names are not echoed: they are the caller's text.
+        accepted = ", ".join(sorted(allowed))
+        raise AgeVerifyError(
+            "invalid-request", f"The body has members this endpoint does not accept ({accepted})."
+        )

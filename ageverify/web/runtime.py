@@ -1,0 +1,147 @@
+"""The issuer's running parts, built once per process from :class:`Settings`.
+
+``create_app`` keeps one :class:`Runtime` on ``app.extensions["ageverify"]``;
+the command line builds its own with :func:`open_runtime`, so that ``ageverify
+keys ...`` and the HTTP API work on the same objects without a Flask app.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from ageverify.config import Settings
+from ageverify.crypto.keystore import FileKeyStore
+from ageverify.formats import jose
+from ageverify.issuer.keys import SigningKeys
+from ageverify.issuer.service import Issuer
+from ageverify.storage.db import create_schema, make_engine, session_factory
+from ageverify.storage.models import IssuanceCount
+
+Clock = Callable[[], float]
+
+
+class VerificationKeys:
+    """Parsed public keys of the published JWKS, looked up by exact ``kid``.
+
+    The set of published kids is read from the database on every
+    verification, so that a revoked key stops verifying at once in every
+    worker; only the (costly) parsing of a JWK into a key object is cached.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parsed: dict[tuple[str, str, str], jose.PublicKey] = {}
+
+    def resolver(self, jwks: dict[str, Any]) -> Callable[[str], jose.PublicKey | None]:
+        """A ``kid -> key`` function over the keys in ``jwks`` (unknown kid -> None)."""
+        published = {jwk["kid"]: jwk for jwk in jwks.get("keys", ()) if "kid" in jwk}
+
+        def lookup(kid: str) -> jose.PublicKey | None:
+            jwk = published.get(kid)
+            if jwk is None:
+                return None
+            cache_key = (kid, str(jwk.get("x")), str(jwk.get("y")))
+            with self._lock:
+                key = self._parsed.get(cache_key)
+            if key is None:
+                key = jose.public_key_from_jwk(jwk, kinds=("EC-P-256",))
+                with self._lock:
+                    self._parsed[cache_key] = key
+            return key
+
+        return lookup
+
+
+class RequestCounts:
+    """Responses counted by status class in this worker process (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, status: int) -> None:
+        """Count one response with HTTP ``status``."""
+        with self._lock:
+            self._counts[f"{status // 100}xx"] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """The counts so far, by status class ("2xx", "4xx", ...)."""
+        with self._lock:
+            return dict(self._counts)
+
+
+@dataclass
+class Runtime:
+    """Settings, database, signing keys and the issuing service of one process."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    signing_keys: SigningKeys
+    issuer: Issuer
+    clock: Clock
+    verification_keys: VerificationKeys = field(default_factory=VerificationKeys)
+    request_counts: RequestCounts = field(default_factory=RequestCounts)
+
+    def check_ready(self) -> None:
+        """Raise unless the database answers and the current epoch has a signing key."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        self.signing_keys.current(self.clock())
+
+    def issuance_counts(self) -> dict[tuple[str, int, bool], int]:
+        """Attested age facts of all issued batches, summed over days."""
+        query = select(
+            IssuanceCount.method,
+            IssuanceCount.threshold,
+            IssuanceCount.over,
+            func.sum(IssuanceCount.count),
+        ).group_by(IssuanceCount.method, IssuanceCount.threshold, IssuanceCount.over)
+        with self.sessions() as session:
+            return {
+                (method, threshold, bool(over)): int(total)
+                for method, threshold, over, total in session.execute(query)
+            }
+
+    def close(self) -> None:
+        """Release database connections (for tests and short-lived commands)."""
+        self.engine.dispose()
+
+
+def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    """Build the runtime for ``settings``: engine, schema, key store, signing keys, issuer.
+
+    ``clock`` (default ``time.time``) is the one source of "now" for every part.
+    """
+    clock = clock or time.time
+    # The embedded default keeps its SQLite file in the instance folder.
+    settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    sessions = session_factory(engine)
+    keystore = FileKeyStore(settings.keys_dir, settings.passphrase_bytes)
+    signing_keys = SigningKeys(sessions, keystore, settings, clock)
+    issuer = Issuer(settings, sessions, signing_keys, clock=clock)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        signing_keys=signing_keys,
+        issuer=issuer,
+        clock=clock,
+    )
+
+
+def runtime() -> Runtime:
+    """The runtime of the app handling the current request."""
+    state: Runtime = current_app.extensions["ageverify"]
+    return state

@@ -1,0 +1,110 @@
+"""Fixtures for the issuer: settings in a temporary folder, a SQLite database,
+encrypted keys generated ahead, and the two test verifiers registered."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from issuer_vectors import (
+    ED_KEY,
+    ED_KID,
+    ED_VERIFIER,
+    ES_KEY,
+    ES_KID,
+    ES_VERIFIER,
+    ISSUER,
+    PASSPHRASE,
+    verifier_jwk,
+)
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ageverify.config import Settings
+from ageverify.crypto import FileKeyStore
+from ageverify.issuer import Issuer, SigningKeys
+from ageverify.issuer.verifiers import add_verifier
+from ageverify.storage import create_schema, make_engine, session_factory, transaction
+
+
+class StoppedClock:
+    """A clock that stands still until the test moves it."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` forward."""
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> StoppedClock:
+    return StoppedClock(time.time())
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.load(
+        {},
+        issuer_url=ISSUER,
+        key_passphrase=PASSPHRASE,
+        instance_path=tmp_path / "instance",
+        keys_dir=tmp_path / "keys",
+        database_url=f"sqlite:///{tmp_path / 'issuer.db'}",
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def keystore(settings: Settings) -> FileKeyStore:
+    return FileKeyStore(settings.keys_dir, settings.passphrase_bytes)
+
+
+@pytest.fixture
+def signing_keys(sessions, keystore, settings, clock) -> SigningKeys:
+    keys = SigningKeys(sessions, keystore, settings, clock)
+    keys.generate_ahead()
+    return keys
+
+
+@pytest.fixture
+def verifiers(sessions) -> None:
+    """Register the ES256 verifier (id_document, bank) and the EdDSA verifier (eid)."""
+    with transaction(sessions) as session:
+        add_verifier(
+            session,
+            id=ES_VERIFIER,
+            name="ES256 test verifier",
+            jwks=[verifier_jwk(ES_KEY, ES_KID)],
+            methods=["id_document", "bank"],
+        )
+        add_verifier(
+            session,
+            id=ED_VERIFIER,
+            name="EdDSA test verifier",
+            jwks=[verifier_jwk(ED_KEY, ED_KID)],
+            methods=["eid"],
+        )
+
+
+@pytest.fixture
+def issuer(settings, sessions, signing_keys, verifiers, clock) -> Issuer:
+    return Issuer(settings, sessions, signing_keys, clock)

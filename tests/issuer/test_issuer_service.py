@@ -1,0 +1,275 @@
+"""The issuance transaction: all or nothing, single-use attestations, epochs, no personal data."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from issuer_vectors import (
+    ED_KEY,
+    ED_KID,
+    ED_VERIFIER,
+    ES_KEY,
+    ES_KID,
+    ES_VERIFIER,
+    ISSUER,
+    attest,
+    holder_keys,
+    verifier_jwk,
+)
+from sqlalchemy import func, select
+
+from ageverify.errors import IssuanceError
+from ageverify.formats import jose, sdjwt, strictjson
+from ageverify.issuer import Issuer, SigningKeys, service
+from ageverify.issuer.verifiers import add_verifier
+from ageverify.storage import (
+    IssuanceCount,
+    UsedAttestation,
+    create_schema,
+    make_engine,
+    session_factory,
+    transaction,
+)
+
+WEEK = 604_800
+
+
+def _code(call, *args) -> str:
+    with pytest.raises(IssuanceError) as caught:
+        call(*args)
+    return caught.value.code
+
+
+def _used(sessions) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(UsedAttestation))
+
+
+def _counts(sessions) -> dict[tuple[str, int, bool], int]:
+    with sessions() as session:
+        rows = session.scalars(select(IssuanceCount)).all()
+        return {(r.method, r.threshold, r.over): r.count for r in rows}
+
+
+def _present(credential, holder_key, claims, *, audience="https://platform.test", nonce="n-1"):
+    parts = credential.split("~")
+    wanted = [d for d in parts[1:-1] if strictjson.loads(jose.b64url_decode(d))[1] in claims]
+    sd_jwt = parts[0] + "~" + "".join(d + "~" for d in wanted)
+    kb = sdjwt.make_key_binding(
+        holder_key=holder_key,
+        sd_jwt_with_disclosures=sd_jwt,
+        audience=audience,
+        nonce=nonce,
+        iat=int(time.time()),
+    )
+    return sd_jwt + kb
+
+
+def test_issued_credentials_verify_as_presentations(issuer, clock):
+    keys, jwks = holder_keys(3)
+    credentials = issuer.issue_credentials(attest(clock.now), jwks)
+    assert len(credentials) == 3
+    published = {k["kid"]: jose.public_key_from_jwk(k) for k in issuer.jwks()["keys"]}
+    for key, credential in zip(keys, credentials, strict=True):
+        presentation = _present(credential, key, {"age_over_18", "age_over_15"})
+        facts = sdjwt.verify_presentation(
+            presentation,
+            keys=published.get,
+            issuer=ISSUER,
+            audience="https://platform.test",
+            nonce="n-1",
+            now=time.time(),
+        )
+        # 15 was not attested; it follows from 18 and is issued.
+        assert facts == {"age_over_18": True, "age_over_15": True}
+
+
+def test_credentials_carry_the_epoch_start_as_iat(issuer, clock, settings):
+    _, jwks = holder_keys(2)
+    credentials = issuer.issue_credentials(attest(clock.now), jwks)
+    epoch_start = int(clock.now // WEEK) * WEEK
+    for credential in credentials:
+        payload = jwt.decode(credential.split("~")[0], options={"verify_signature": False})
+        assert payload["iat"] == epoch_start
+        assert payload["exp"] == epoch_start + settings.credential_lifetime
+        assert set(payload) == {"iss", "iat", "exp", "vct", "cnf", "_sd", "_sd_alg"}
+
+
+def test_every_credential_has_the_same_number_of_digests(issuer, clock, settings):
+    expected = len(settings.thresholds) + settings.decoys
+    for age_over in ({"18": True}, {"13": True, "15": True, "16": False}, {"21": True}):
+        _, jwks = holder_keys(1)
+        (credential,) = issuer.issue_credentials(attest(clock.now, age_over=age_over), jwks)
+        payload = jwt.decode(credential.split("~")[0], options={"verify_signature": False})
+        assert len(payload["_sd"]) == expected
+
+
+def test_attestation_is_single_use(issuer, clock, sessions):
+    token = attest(clock.now)
+    issuer.issue_credentials(token, holder_keys(1)[1])
+    assert _code(issuer.issue_credentials, token, holder_keys(1)[1]) == "attestation-replayed"
+    assert _used(sessions) == 1
+
+
+def test_replay_is_refused_after_a_restart(issuer, clock, settings, keystore, verifiers):
+    token = attest(clock.now)
+    issuer.issue_credentials(token, holder_keys(1)[1])
+    # A new process: new engine on the same SQLite file, fresh key cache.
+    engine = make_engine(settings.database_url)
+    try:
+        sessions = session_factory(engine)
+        restarted = Issuer(
+            settings, sessions, SigningKeys(sessions, keystore, settings, clock), clock
+        )
+        code = _code(restarted.issue_credentials, token, holder_keys(1)[1])
+    finally:
+        engine.dispose()
+    assert code == "attestation-replayed"
+
+
+def test_same_jti_from_two_verifiers_are_two_attestations(issuer, clock):
+    jti = "shared-jti-0123456789abcdef"
+    issuer.issue_credentials(attest(clock.now, jti=jti), holder_keys(1)[1])
+    eddsa = attest(
+        clock.now, key=ED_KEY, alg="EdDSA", kid=ED_KID, iss=ED_VERIFIER, method="eid", jti=jti
+    )
+    assert len(issuer.issue_credentials(eddsa, holder_keys(1)[1])) == 1
+
+
+def test_concurrent_replay_issues_once(issuer, clock):
+    token = attest(clock.now)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            issuer.issue_credentials(token, holder_keys(1)[1])
+            outcomes.append("issued")
+        except IssuanceError as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["attestation-replayed"] * 3 + ["issued"]
+
+
+def test_bad_holder_keys_do_not_burn_the_attestation(issuer, clock, sessions):
+    token = attest(clock.now)
+    assert _code(issuer.issue_credentials, token, [{"kty": "EC"}]) == "holder-keys-invalid"
+    assert _used(sessions) == 0
+    assert len(issuer.issue_credentials(token, holder_keys(2)[1])) == 2
+
+
+def test_missing_signing_key_after_the_jti_insert_leaves_nothing(
+    settings, sessions, keystore, verifiers, clock
+):
+    keys = SigningKeys(sessions, keystore, settings, clock)  # nothing generated
+    issuer = Issuer(settings, sessions, keys, clock)
+    token = attest(clock.now)
+    assert _code(issuer.issue_credentials, token, holder_keys(1)[1]) == "no-signing-key"
+    assert _used(sessions) == 0
+    assert _counts(sessions) == {}
+    keys.generate_ahead()
+    assert len(issuer.issue_credentials(token, holder_keys(1)[1])) == 1
+
+
+def test_failure_while_signing_rolls_back_the_jti(issuer, clock, sessions, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("signing device unplugged")
+
+    monkeypatch.setattr(service, "issue_batch", broken)
+    token = attest(clock.now)
+    with pytest.raises(RuntimeError):
+        issuer.issue_credentials(token, holder_keys(1)[1])
+    assert _used(sessions) == 0
+    assert _counts(sessions) == {}
+    monkeypatch.undo()
+    assert len(issuer.issue_credentials(token, holder_keys(1)[1])) == 1
+
+
+def test_failure_while_counting_rolls_back_everything(issuer, clock, sessions, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Issuer, "_count", broken)
+    with pytest.raises(RuntimeError):
+        issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    assert _used(sessions) == 0
+
+
+def test_counts_per_attested_fact(issuer, clock, sessions):
+    issuer.issue_credentials(attest(clock.now, age_over={"18": True}), holder_keys(5)[1])
+    issuer.issue_credentials(
+        attest(clock.now, age_over={"18": False}, method="bank"), holder_keys(1)[1]
+    )
+    issuer.issue_credentials(attest(clock.now, age_over={"18": True}), holder_keys(1)[1])
+    assert _counts(sessions) == {("id_document", 18, True): 2, ("bank", 18, False): 1}
+
+
+def test_expired_jtis_are_purged(issuer, clock, sessions):
+    issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    clock.advance(service.PURGE_INTERVAL + 1000)
+    issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    assert _used(sessions) == 1
+
+
+def test_nothing_personal_or_secret_is_stored(issuer, clock, settings, engine):
+    token = attest(clock.now)
+    _, jwks = holder_keys(2)
+    credentials = issuer.issue_credentials(token, jwks)
+    engine.dispose()  # checkpoint the WAL into the main file
+    database = Path(settings.database_url.removeprefix("sqlite:///"))
+    stored = b"".join(path.read_bytes() for path in database.parent.glob(database.name + "*"))
+    assert stored
+    for secret in (
+        jwks[0]["x"],
+        jwks[1]["y"],
+        token.split(".")[2],
+        credentials[0].split("~")[0].split(".")[2],
+        credentials[1].split("~")[1],
+    ):
+        assert secret.encode() not in stored
+
+
+def test_metadata(issuer, settings):
+    metadata = issuer.metadata()
+    assert metadata["issuer"] == ISSUER
+    assert metadata["jwks_uri"] == ISSUER + "/.well-known/jwks.json"
+    assert metadata["credential_endpoint"] == ISSUER + "/v1/credentials"
+    assert metadata["presentation_verify_endpoint"] == ISSUER + "/v1/presentations/verify"
+    assert metadata["thresholds"] == [13, 15, 16, 18, 21]
+    assert metadata["vct"] == sdjwt.VCT
+    assert metadata["max_batch"] == settings.max_batch
+    assert metadata["credential_lifetime"] == settings.credential_lifetime
+    assert metadata["epoch_seconds"] == settings.epoch_seconds
+    assert issuer.jwt_vc_issuer_metadata() == {
+        "issuer": ISSUER,
+        "jwks_uri": ISSUER + "/.well-known/jwks.json",
+    }
+
+
+def test_in_memory_database_works_end_to_end(settings, keystore, clock):
+    engine = make_engine("sqlite://")
+    create_schema(engine)
+    sessions = session_factory(engine)
+
+    with transaction(sessions) as session:
+        add_verifier(
+            session,
+            id=ES_VERIFIER,
+            name="V",
+            jwks=[verifier_jwk(ES_KEY, ES_KID)],
+            methods=["id_document"],
+        )
+    keys = SigningKeys(sessions, keystore, settings, clock)
+    keys.generate_ahead()
+    issuer = Issuer(settings, sessions, keys, clock)
+    assert len(issuer.issue_credentials(attest(clock.now), holder_keys(2)[1])) == 2

@@ -1,0 +1,170 @@
+"""End to end through a real gunicorn process on a free loopback port.
+
+Starts ``python -m gunicorn -c deploy/gunicorn.conf.py`` (and, as a second
+run, ``ageverify serve``) on a prepared development instance, waits for
+/healthz, issues credentials and verifies a presentation over HTTP (the SDK's
+Verifier fetching the JWKS, and the issuer's verify endpoint), then stops the
+server and reads its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ageverify.cli import cli
+from ageverify.demo import DemoVerifier, age_facts
+from ageverify.sdk import Holder, Verifier
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _request(url: str, body: dict | None = None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - loopback URL built by the test
+        url, data=data, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@dataclass
+class Server:
+    url: str
+    instance: Path
+    log: Path
+
+
+LAUNCHERS = {
+    "gunicorn-conf": [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(REPO / "deploy" / "gunicorn.conf.py"),
+    ],
+    "ageverify-serve": [sys.executable, "-c", "from ageverify.cli import main; main()", "serve"],
+}
+
+
+@pytest.fixture(params=sorted(LAUNCHERS))
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    instance = tmp_path / "instance"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AGEVERIFY_")},
+        "AGEVERIFY_ENV": "development",
+        "AGEVERIFY_INSTANCE_PATH": str(instance),
+        "AGEVERIFY_ISSUER_URL": url,
+        "AGEVERIFY_BIND": f"127.0.0.1:{port}",
+        "AGEVERIFY_WORKERS": "2",
+    }
+    init = CliRunner(env=env).invoke(cli, ["init", "--dev"])
+    assert init.exit_code == 0, init.output
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(  # noqa: S603 - fixed argument list
+            LAUNCHERS[request.param],
+            cwd=tmp_path,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if _request(url + "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not answer /healthz in 30 s"
+            time.sleep(0.1)
+        yield Server(url, instance, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # pragma: no cover - only when shutdown hangs
+            process.kill()
+            process.wait()
+
+
+def test_issue_and_verify_over_http(server: Server) -> None:
+    status, document = _request(server.url + "/.well-known/age-verification")
+    assert status == 200 and document["issuer"] == server.url
+    assert _request(server.url + "/readyz")[0] == 200
+
+    attestation = DemoVerifier.load_or_create(server.instance).attest(
+        issuer=server.url, age_over=age_facts(30, document["thresholds"])
+    )
+    wallet = Holder()
+    credentials = wallet.request_credentials(server.url, attestation, count=5)
+    assert len(credentials) == 5
+
+    # Offline verification: the SDK fetches discovery and JWKS over HTTP once.
+    audience = "https://video.example"
+    platform = Verifier(audience, issuer=server.url, thresholds=None)
+    nonce = platform.challenge()
+    proof = platform.verify(wallet.present(audience, nonce, min_age=18), nonce=nonce, min_age=18)
+    assert proof.facts == {"age_over_18": True}
+
+    # The verify endpoint, for platforms without the SDK.
+    presentation = wallet.present(audience, "nonce-from-the-platform", min_age=18)
+    status, answer = _request(
+        server.url + "/v1/presentations/verify",
+        {
+            "presentation": presentation,
+            "audience": audience,
+            "nonce": "nonce-from-the-platform",
+            "min_age": 18,
+        },
+    )
+    assert (status, answer["verified"], answer["facts"]) == (200, True, {"age_over_18": True})
+
+    # The same attestation again is a replay, answered with its code.
+    replay = _request(
+        server.url + "/v1/credentials",
+        {"attestation": attestation, "holder_keys": wallet.new_keys(1)},
+    )
+    assert replay == (
+        409,
+        {"code": "attestation-replayed", "description": replay[1]["description"]},
+    )
+
+    log = server.log.read_text()
+    assert "DEVELOPMENT mode" in log
+    assert "POST /v1/credentials 200" in log
+    assert "POST /v1/presentations/verify 200" in log
+    for secret in (
+        audience,
+        "nonce-from-the-platform",
+        attestation.split(".")[1],
+        credentials[0][:40],
+    ):
+        assert secret not in log
+    assert "Traceback" not in log
