@@ -32,25 +32,49 @@ CODES: dict[str, tuple[int, str]] = {
     # Compact JWS (any token kind).
     "jws-malformed": (400, "The token is not a compact JWS of three parts."),
     "jws-too-large": (413, "The token is larger than accepted."),
-    "jws-forbidden-header": (400, "The JOSE header carries a member that is never accepted (crit, jwk, jku, x5u, x5c, ...)."),
+    "jws-forbidden-header": (
+        400,
+        "The JOSE header carries a member that is never accepted (crit, jwk, jku, x5u, x5c, ...).",
+    ),
     # Verifier attestations (issuance intake).
     "attestation-malformed": (400, "The attestation is not a well-formed age attestation."),
     "attestation-bad-type": (400, "The attestation's typ is not age-attestation+jwt."),
-    "attestation-bad-algorithm": (400, "The attestation's alg is not allowed for this verifier key."),
+    "attestation-bad-algorithm": (
+        400,
+        "The attestation's alg is not allowed for this verifier key.",
+    ),
     "attestation-unknown-verifier": (403, "The attestation's iss is not a registered verifier."),
-    "attestation-verifier-suspended": (403, "The verifier that signed this attestation is suspended."),
-    "attestation-unknown-key": (403, "The attestation's kid is not a registered key of its verifier."),
+    "attestation-verifier-suspended": (
+        403,
+        "The verifier that signed this attestation is suspended.",
+    ),
+    "attestation-unknown-key": (
+        403,
+        "The attestation's kid is not a registered key of its verifier.",
+    ),
     "attestation-bad-signature": (403, "The attestation's signature does not verify."),
     "attestation-wrong-audience": (403, "The attestation is addressed to another issuer."),
-    "attestation-bad-lifetime": (400, "The attestation's exp - iat must be more than 0 and at most 600 seconds."),
+    "attestation-bad-lifetime": (
+        400,
+        "The attestation's exp - iat must be more than 0 and at most 600 seconds.",
+    ),
     "attestation-expired": (403, "The attestation has expired."),
     "attestation-not-yet-valid": (403, "The attestation's iat is in the future."),
     "attestation-replayed": (409, "This attestation (jti) has already been used."),
-    "attestation-method-not-allowed": (403, "The verifier is not accredited for this verification method."),
-    "attestation-personal-data": (400, "The attestation carries claims other than age facts; personal data is never accepted."),
+    "attestation-method-not-allowed": (
+        403,
+        "The verifier is not accredited for this verification method.",
+    ),
+    "attestation-personal-data": (
+        400,
+        "The attestation carries claims other than age facts; personal data is never accepted.",
+    ),
     "attestation-bad-claims": (400, "The attestation's claims have the wrong type or values."),
     # Holder keys sent for issuance.
-    "holder-keys-invalid": (400, "holder_keys must be a list of 1 to the batch limit of distinct P-256 public JWKs."),
+    "holder-keys-invalid": (
+        400,
+        "holder_keys must be a list of 1 to the batch limit of distinct P-256 public JWKs.",
+    ),
     "holder-key-private": (400, "A holder key carries private key members; send public keys only."),
     "holder-keys-duplicate": (400, "holder_keys repeats a key."),
     "no-signing-key": (503, "No credential signing key is available for the current epoch."),
@@ -65,16 +89,25 @@ CODES: dict[str, tuple[int, str]] = {
     "credential-expired": (400, "The credential has expired."),
     "credential-not-yet-valid": (400, "The credential's iat is in the future."),
     "credential-bad-claims": (400, "The credential's claims have the wrong type or values."),
-    "disclosure-malformed": (400, "A disclosure is not a base64url JSON array [salt, name, value]."),
+    "disclosure-malformed": (
+        400,
+        "A disclosure is not a base64url JSON array [salt, name, value].",
+    ),
     "disclosure-unreferenced": (400, "A disclosure's digest is not in the credential."),
     "disclosure-duplicate": (400, "A disclosure is sent twice."),
     "disclosure-reserved-name": (400, "A disclosure uses a reserved claim name."),
     "disclosure-conflict": (400, "A disclosure names a claim the credential already carries."),
     "digest-duplicate": (400, "The credential lists a digest twice."),
-    "key-binding-missing": (400, "The presentation has no Key Binding JWT; key binding is always required."),
+    "key-binding-missing": (
+        400,
+        "The presentation has no Key Binding JWT; key binding is always required.",
+    ),
     "key-binding-bad-type": (400, "The Key Binding JWT's typ is not kb+jwt."),
     "key-binding-bad-algorithm": (400, "The Key Binding JWT's alg is not ES256."),
-    "key-binding-bad-signature": (400, "The Key Binding JWT is not signed by the credential's holder key."),
+    "key-binding-bad-signature": (
+        400,
+        "The Key Binding JWT is not signed by the credential's holder key.",
+    ),
     "key-binding-bad-claims": (400, "The Key Binding JWT's claims have the wrong type or values."),
     "key-binding-wrong-audience": (400, "The presentation is addressed to another audience."),
     "key-binding-wrong-nonce": (400, "The presentation answers another nonce."),
@@ -83,8 +116,14 @@ CODES: dict[str, tuple[int, str]] = {
     "nonce-unknown": (400, "The nonce was never issued by this verifier."),
     "nonce-expired": (400, "The nonce has expired."),
     "nonce-reused": (400, "The nonce has already been used."),
-    "requirement-invalid": (400, "The age requirement cannot be expressed with the issuer's thresholds."),
-    "requirement-not-disclosed": (400, "The presentation does not disclose the age fact the requirement needs."),
+    "requirement-invalid": (
+        400,
+        "The age requirement cannot be expressed with the issuer's thresholds.",
+    ),
+    "requirement-not-disclosed": (
+        400,
+        "The presentation does not disclose the age fact the requirement needs.",
+    ),
     "requirement-not-met": (403, "The presented age facts do not meet the requirement."),
     "issuer-unreachable": (503, "The issuer's metadata or keys could not be fetched."),
 }

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from ageverify.errors import AgeVerifyError, IssuanceError
 from ageverify.formats import jose
@@ -101,7 +101,7 @@ def parse_attestation(token: str) -> CompactJWS:
     return jws
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     # JSON true is not 1: bool is an int subclass in Python.
     return isinstance(value, int | float) and not isinstance(value, bool)
 

@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
-    encode_dss_signature,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -68,8 +67,8 @@ PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # bytes.translate(None, alphabet) deletes the allowed characters: what is left
 # is refused. Several times faster than a regular expression over a token.
-_B64URL_BYTES = _B64URL_ALPHABET.encode("ascii")
-_COMPACT_BYTES = _B64URL_BYTES + b"."
+B64URL_ALPHABET = _B64URL_ALPHABET.encode("ascii")
+_COMPACT_BYTES = B64URL_ALPHABET + b"."
 # Text length modulo 4 -> the bits of the last character that encode nothing.
 _UNUSED_BITS = {2: 0b1111, 3: 0b11}
 _PADDING = (b"", b"", b"==", b"=")
@@ -122,7 +121,7 @@ def b64url_decode(text: str) -> bytes:
     if (
         not isinstance(text, str)
         or not text.isascii()
-        or text.encode("ascii").translate(None, _B64URL_BYTES)
+        or text.encode("ascii").translate(None, B64URL_ALPHABET)
     ):
         raise AgeVerifyError("base64url-invalid")
     return _decode_alphabet_checked(text)
@@ -217,6 +216,45 @@ def decode_compact(
     return header, payload, signing_input, signature
 
 
+def _der_integer(value: bytes) -> bytes:
+    """DER INTEGER of an unsigned big-endian number with 1 <= value < 2**256."""
+    value = value.lstrip(b"\x00")
+    if value[0] & 0x80:
+        value = b"\x00" + value
+    return b"\x02" + bytes((len(value),)) + value
+
+
+def _der_signature(raw: bytes) -> bytes:
+    """DER ECDSA-Sig-Value of a raw P-256 ``r || s`` whose halves are already range-checked.
+
+    What encode_dss_signature returns, built from bytes instead of Python
+    integers: both halves fit in 33 bytes, so every length is one byte.
+    """
+    body = _der_integer(raw[:32]) + _der_integer(raw[32:])
+    return b"\x30" + bytes((len(body),)) + body
+
+
+def _raw_signature(der: bytes) -> bytes:
+    """Raw 64-byte ``r || s`` of a DER ECDSA P-256 signature made by OpenSSL."""
+    # SEQUENCE (short length) { INTEGER r, INTEGER s }, each at most 33 bytes.
+    r_length = der[3]
+    s_start = 6 + r_length
+    if (
+        der[0] == 0x30
+        and der[1] == len(der) - 2
+        and der[2] == 0x02
+        and der[4 + r_length] == 0x02
+        and der[5 + r_length] == len(der) - s_start
+        and r_length <= 33
+        and len(der) - s_start <= 33
+    ):
+        r = der[4 : s_start - 2]
+        s = der[s_start:]
+        return r[-32:].rjust(32, b"\x00") + s[-32:].rjust(32, b"\x00")
+    r_value, s_value = decode_dss_signature(der)
+    return r_value.to_bytes(32, "big") + s_value.to_bytes(32, "big")
+
+
 def verify_signature(jws: CompactJWS, key: PublicKey) -> bool:
     """Tell whether ``jws`` carries a valid signature by ``key``.
 
@@ -244,7 +282,7 @@ def verify_parts(alg: Any, signing_input: bytes, signature: bytes, key: PublicKe
         if not (0 < r < _P256_ORDER and 0 < s < _P256_ORDER):
             return False
         try:
-            key.verify(encode_dss_signature(r, s), signing_input, _ECDSA_SHA256)
+            key.verify(_der_signature(signature), signing_input, _ECDSA_SHA256)
         except InvalidSignature:
             return False
         return True
@@ -267,8 +305,7 @@ def sign_input(private_key: PrivateKey, signing_input: bytes) -> bytes:
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
         if private_key.curve.name != "secp256r1":
             raise ValueError("only P-256 EC keys sign (ES256)")
-        r, s = decode_dss_signature(private_key.sign(signing_input, _ECDSA_SHA256))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return _raw_signature(private_key.sign(signing_input, _ECDSA_SHA256))
     if isinstance(private_key, ed25519.Ed25519PrivateKey):
         return private_key.sign(signing_input)
     raise TypeError("only P-256 and Ed25519 private keys sign")

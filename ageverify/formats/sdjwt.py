@@ -13,14 +13,14 @@ there and fails with one :class:`~ageverify.errors.VerificationError` code.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import hmac
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from ageverify.errors import AgeVerifyError, VerificationError
 from ageverify.formats import jose, strictjson
@@ -63,10 +63,7 @@ KB_ALG = "ES256"
 RESERVED_CLAIM_NAMES = frozenset({"_sd", "...", "_sd_alg", "cnf"})
 # ----------------------------------------------------------------------------
 
-# A threshold is a decimal number without leading zeros: one spelling per claim.
-_AGE_CLAIM = re.compile(r"age_over_(0|[1-9][0-9]{0,2})")
 _DIGEST_BYTES = 32
-_SORT_KEY_BYTES = 8
 
 
 def age_claim(threshold: int) -> str:
@@ -76,11 +73,18 @@ def age_claim(threshold: int) -> str:
     return f"{AGE_CLAIM_PREFIX}{threshold}"
 
 
+# Every valid claim name, for a dictionary lookup in place of a regular
+# expression on the verification path.
+_AGE_CLAIMS = {f"{AGE_CLAIM_PREFIX}{threshold}": threshold for threshold in range(1000)}
+
+
 def parse_age_claim(name: str) -> int | None:
-    """Return the threshold named by ``name`` (``"age_over_18"`` -> 18), else ``None``."""
-    if isinstance(name, str) and _AGE_CLAIM.fullmatch(name):
-        return int(name[len(AGE_CLAIM_PREFIX) :])
-    return None
+    """Return the threshold named by ``name`` (``"age_over_18"`` -> 18), else ``None``.
+
+    A threshold is a decimal number from 0 to 999 without leading zeros: one
+    spelling per claim.
+    """
+    return _AGE_CLAIMS.get(name) if isinstance(name, str) else None
 
 
 def _digest(disclosure: str) -> str:
@@ -98,19 +102,83 @@ def make_disclosure(salt: bytes, name: str, value: Any) -> tuple[str, str]:
     return disclosure, _digest(disclosure)
 
 
-def _age_disclosure(salt: bytes, name: str, value: bool) -> str:
-    # Issuance signs one credential per holder key, tens at a time: building
-    # this fixed-shape array by hand skips the JSON encoder. The name matches
-    # _AGE_CLAIM and the salt is base64url, so no character needs escaping
-    # and the bytes equal make_disclosure's (a test holds the two together).
-    text = f'["{jose.b64url_encode(salt)}","{name}",{"true" if value else "false"}]'
-    return jose.b64url_encode(text.encode("ascii"))
+# Issuance signs one credential per holder key, tens per request, and must
+# cost little more than the signature itself. So the fixed-shape JSON of a
+# credential is assembled from cached pieces instead of going through the
+# JSON encoder; a test holds the result byte-equal to strictjson.dumps.
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_b2a = binascii.b2a_base64
+
+
+_DISCLOSURE_TAILS: dict[tuple[int, bool], bytes] = {}
+
+
+def _disclosure_tail(threshold: int, value: bool) -> bytes:
+    """The cached :func:`_encode_disclosure_tail` (a dict: cheaper than lru_cache here)."""
+    tail = _DISCLOSURE_TAILS.get((threshold, value))
+    if tail is None:
+        tail = _encode_disclosure_tail(threshold, value)
+        if len(_DISCLOSURE_TAILS) < 2048:
+            _DISCLOSURE_TAILS[threshold, value] = tail
+    return tail
+
+
+def _encode_disclosure_tail(threshold: int, value: bool) -> bytes:
+    """base64url of ``","age_over_NN",value]``: the end of a disclosure after its salt.
+
+    A disclosure is ``["<22-character salt>","age_over_NN",value]``; its
+    first 24 bytes are a whole number of base64 groups, so the encoding of
+    the rest can be computed once and appended.
+    """
+    # '["age_over_NN",value]' without its '[', after the salt's closing quote.
+    tail = b'",' + strictjson.dumps([age_claim(threshold), value])[1:]
+    return _b2a(tail, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
 
 
 @lru_cache(maxsize=64)
-def _credential_header(kid: str) -> str:
+def _credential_header(kid: str) -> bytes:
     header = {"alg": CREDENTIAL_ALG, "typ": CREDENTIAL_TYP, "kid": kid}
-    return jose.b64url_encode(strictjson.dumps(header))
+    return jose.b64url_encode(strictjson.dumps(header)).encode("ascii")
+
+
+@lru_cache(maxsize=64, typed=True)
+def _payload_head(issuer: str, iat: int | float, exp: int | float) -> bytes:
+    dumps = strictjson.dumps
+    return b"".join(
+        (
+            b'{"iss":',
+            dumps(issuer),
+            b',"iat":',
+            dumps(iat),
+            b',"exp":',
+            dumps(exp),
+            b',"vct":',
+            dumps(VCT),
+            b',"cnf":{"jwk":',
+        )
+    )
+
+
+def _jwk_json(jwk: dict[str, str]) -> bytes:
+    """Serialise a minimal P-256 JWK like strictjson.dumps, by template when that is safe."""
+    x, y = jwk.get("x"), jwk.get("y")
+    if (
+        len(jwk) == 4
+        and jwk.get("kty") == "EC"
+        and jwk.get("crv") == "P-256"
+        and isinstance(x, str)
+        and isinstance(y, str)
+        and x.isascii()
+        and y.isascii()
+        # Only base64url characters: nothing that JSON would escape.
+        and not (x + y).encode("ascii").translate(None, jose.B64URL_ALPHABET)
+    ):
+        return b'{"kty":"EC","crv":"P-256","x":"%s","y":"%s"}' % (x.encode(), y.encode())
+    return strictjson.dumps(jwk)
+
+
+_PAYLOAD_SD = b'},"_sd":'
+_PAYLOAD_END = b',"_sd_alg":' + strictjson.dumps(SD_ALG) + b"}"
 
 
 def issue_credential(
@@ -132,7 +200,8 @@ def issue_credential(
     are the credential's validity. ``holder_jwk`` is the holder's minimal
     public JWK (carried as ``cnf.jwk``). Each ``age_over`` entry (threshold ->
     bool) becomes one selectively disclosable ``age_over_NN`` claim; ``decoys``
-    random digests are added and the ``_sd`` array is shuffled. ``salts``
+    random digests are added and the ``_sd`` array is sorted, which hides
+    which digest belongs to which claim. ``salts``
     (``16 * len(age_over)`` bytes) fixes the salts for tests; by default they
     come from the operating system.
 
@@ -140,12 +209,13 @@ def issue_credential(
     """
     if not jose.PRIVATE_JWK_MEMBERS.isdisjoint(holder_jwk):
         raise ValueError("holder_jwk must be a public JWK")
+    if isinstance(iat, bool) or isinstance(exp, bool):
+        raise ValueError("iat and exp must be numbers")
     if decoys < 0:
         raise ValueError("decoys must not be negative")
     count = len(age_over)
-    total = count + decoys
-    # One system call for all the randomness: salts, decoys and sort keys.
-    random_size = _DIGEST_BYTES * decoys + _SORT_KEY_BYTES * total
+    # One system call for all the randomness: salts and decoys.
+    random_size = _DIGEST_BYTES * decoys
     if salts is None:
         randomness = os.urandom(SALT_BYTES * count + random_size)
         salts, randomness = randomness[: SALT_BYTES * count], randomness[SALT_BYTES * count :]
@@ -153,45 +223,54 @@ def issue_credential(
         if len(salts) != SALT_BYTES * count:
             raise ValueError(f"salts must be {SALT_BYTES} bytes per age_over entry")
         randomness = os.urandom(random_size)
+    b2a, urlsafe, sha256 = _b2a, _TO_URLSAFE, hashlib.sha256
     disclosures = []
-    for index, (threshold, value) in enumerate(sorted(age_over.items())):
+    digests = []
+    offset = 0
+    for threshold, value in sorted(age_over.items()):
         if not isinstance(value, bool):
             raise ValueError("age_over values must be booleans")
-        salt = salts[SALT_BYTES * index : SALT_BYTES * (index + 1)]
-        disclosures.append(_age_disclosure(salt, age_claim(threshold), value))
-    digests = [_digest(disclosure) for disclosure in disclosures]
+        # 16 salt bytes -> 22 characters (two "=" dropped); with '["' that is
+        # 24 bytes, 32 base64 characters, onto which the cached tail is added.
+        salt = b2a(salts[offset : offset + SALT_BYTES], newline=False).translate(urlsafe)[:22]
+        offset += SALT_BYTES
+        disclosure = b2a(b'["' + salt, newline=False).translate(urlsafe) + _disclosure_tail(
+            threshold, value
+        )
+        disclosures.append(disclosure)
+        digests.append(b2a(sha256(disclosure).digest(), newline=False).translate(urlsafe)[:43])
     # A decoy is indistinguishable from a digest: both are 32 uniform bytes.
-    digests.extend(
-        jose.b64url_encode(randomness[_DIGEST_BYTES * i : _DIGEST_BYTES * (i + 1)])
-        for i in range(decoys)
+    for start in range(0, _DIGEST_BYTES * decoys, _DIGEST_BYTES):
+        decoy = randomness[start : start + _DIGEST_BYTES]
+        digests.append(b2a(decoy, newline=False).translate(urlsafe)[:43])
+    # RFC 9901 requires hiding the claims' order and names sorting the
+    # digests alphanumerically as one way: digests and decoys are uniform
+    # random strings, so each claim's place is uniformly random, as after a
+    # shuffle, without random.SystemRandom.shuffle's system call per element.
+    digests.sort()
+    payload = b"".join(
+        (
+            _payload_head(issuer, iat, exp),
+            _jwk_json(holder_jwk),
+            _PAYLOAD_SD,
+            b'["' + b'","'.join(digests) + b'"]' if digests else b"[]",
+            _PAYLOAD_END,
+        )
     )
-    # Shuffle by sorting on fresh random keys: a uniform permutation (ties
-    # have probability 2**-64) without one getrandom call per element, which
-    # random.SystemRandom.shuffle would make.
-    keys = randomness[_DIGEST_BYTES * decoys :]
-    order = sorted(
-        range(total), key=lambda i: keys[_SORT_KEY_BYTES * i : _SORT_KEY_BYTES * (i + 1)]
+    signing_input = (
+        _credential_header(kid) + b"." + b2a(payload, newline=False).translate(urlsafe).rstrip(b"=")
     )
-    digests = [digests[i] for i in order]
-    payload = {
-        "iss": issuer,
-        "iat": iat,
-        "exp": exp,
-        "vct": VCT,
-        "cnf": {"jwk": holder_jwk},
-        "_sd": digests,
-        "_sd_alg": SD_ALG,
-    }
-    signing_input = _credential_header(kid) + "." + jose.b64url_encode(strictjson.dumps(payload))
-    signature = jose.sign_input(signing_key, signing_input.encode("ascii"))
+    signature = jose.sign_input(signing_key, signing_input)
     # Disclosures are listed in threshold order, which the digests no longer reveal.
-    return (
-        signing_input
-        + "."
-        + jose.b64url_encode(signature)
-        + "~"
-        + "".join(disclosure + "~" for disclosure in disclosures)
-    )
+    return b"".join(
+        (
+            signing_input,
+            b".",
+            b2a(signature, newline=False).translate(urlsafe).rstrip(b"="),
+            b"~",
+            *(disclosure + b"~" for disclosure in disclosures),
+        )
+    ).decode("ascii")
 
 
 def make_key_binding(
@@ -330,7 +409,7 @@ def _holder_key(jwk: dict[str, Any]) -> PublicKey:
     return _holder_key_from_coordinates(x, y)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     # JSON true is not 1: bool is an int subclass in Python.
     return isinstance(value, int | float) and not isinstance(value, bool)
 

@@ -59,7 +59,7 @@ _DECODER = json.JSONDecoder(
 )
 # The C scanner behind JSONDecoder.decode, called directly: decode() adds two
 # regex matches and a Python frame per token part.
-_scan_once = _DECODER.scan_once
+_scan_once = _DECODER.scan_once  # type: ignore[attr-defined]
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _SPACE = frozenset(" \t\n\r")
 
@@ -94,9 +94,9 @@ def loads(data: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     nested more than ``max_depth`` levels raise ``json-too-deep``. Every refusal
     is an :class:`~ageverify.errors.AgeVerifyError`.
     """
-    if isinstance(data, bytes | bytearray | memoryview):
-        raw = data if isinstance(data, bytes) else bytes(data)
-        if raw.startswith(b"\xef\xbb\xbf"):
+    if type(data) is bytes or isinstance(data, bytes | bytearray | memoryview):
+        raw = data if type(data) is bytes else bytes(data)
+        if raw[:3] == b"\xef\xbb\xbf":
             raise AgeVerifyError("json-not-utf8", "A JSON text must not start with a BOM.")
         try:
             text = raw.decode("utf-8")

@@ -70,7 +70,7 @@ def post_json(url: str, body: bytes) -> tuple[int, bytes]:
 
 
 class Holder:
-    """A person's wallet agent: keys, credential requests and presentations.
+    """A person's wallet: keys, credential requests and presentations.
 
     ``wallet`` keeps the secret, keys and credentials (a fresh
     :class:`~ageverify.sdk.MemoryWallet` by default). ``fetch(url) -> bytes``

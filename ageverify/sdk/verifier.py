@@ -169,6 +169,7 @@ class Verifier:
         # Unix time before which no fetch is made; None: never fetched.
         self._next_fetch: float | None = None
         self._thresholds = None if thresholds is None else frozenset(thresholds)
+        self._requirements: dict[tuple[Any, ...], dict[str, bool]] = {}
         if jwks is not None:
             if self._thresholds is None:
                 raise ValueError("with a static jwks, give the thresholds too")
@@ -209,14 +210,14 @@ class Verifier:
         """Verify ``presentation`` answering the challenge ``nonce``; return an :class:`AgeProof`.
 
         ``min_age`` and/or ``max_age`` is the requirement ("18+" is
-        ``min_age=18``, "13 to 17" is ``min_age=13, max_age=17``). The nonce
-        is used up before anything else is checked, so it is single use even
-        when verification fails. Raises
+        ``min_age=18``, "13 to 17" is ``min_age=13, max_age=17``). An
+        impossible requirement is refused first (``requirement-invalid``,
+        nonce untouched); then the nonce is used up before the presentation
+        is looked at, so it is single use even when verification fails. Raises
         :class:`~ageverify.errors.VerificationError`; never returns a falsy
         value.
         """
-        thresholds = self.thresholds
-        sdjwt.requirement_claims(min_age, max_age, thresholds)
+        needed = self._requirement(min_age, max_age)
         if not isinstance(nonce, str):
             raise VerificationError("nonce-unknown")
         now = self._clock()
@@ -231,7 +232,12 @@ class Verifier:
             leeway=self.leeway,
             kb_max_age=self.nonce_ttl,
         )
-        sdjwt.check_requirement(verified.facts, min_age, max_age, thresholds)
+        # The checks of sdjwt.check_requirement, on the claims computed above.
+        facts = verified.facts
+        if any(name not in facts for name in needed):
+            raise VerificationError("requirement-not-disclosed")
+        if any(facts[name] is not value for name, value in needed.items()):
+            raise VerificationError("requirement-not-met")
         return AgeProof(
             facts=verified.facts,
             min_age=min_age,
@@ -239,6 +245,19 @@ class Verifier:
             issuer=verified.issuer,
             expires_at=verified.expires_at,
         )
+
+    def _requirement(self, min_age: int | None, max_age: int | None) -> dict[str, bool]:
+        """The claims a requirement needs (see sdjwt.requirement_claims), cached per requirement."""
+        # Types are part of the key: 18.0 and True must not find the entry of 18 or 1.
+        key = (type(min_age), min_age, type(max_age), max_age)
+        try:
+            return self._requirements[key]
+        except (KeyError, TypeError):
+            pass
+        needed = sdjwt.requirement_claims(min_age, max_age, self.thresholds)
+        if len(self._requirements) < 64:
+            self._requirements[key] = needed
+        return needed
 
     def keys(self) -> dict[str, PublicKey]:
         """Return the issuer keys currently known, by kid (fetching them if none are cached)."""

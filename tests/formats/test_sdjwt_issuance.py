@@ -299,3 +299,30 @@ def test_check_requirement(
     with pytest.raises(VerificationError) as caught:
         sdjwt.check_requirement(facts, min_age, max_age, THRESHOLDS)
     assert caught.value.code == code
+
+
+def test_assembled_payload_is_what_the_json_encoder_writes() -> None:
+    from ageverify.formats import strictjson
+
+    for holder_jwk in (HOLDER_JWK, {**HOLDER_JWK, "kid": 'k\u00e9"y'}):
+        for issuer in (ISSUER, 'https://issuer.example/"quoted"/\u00e9'):
+            issuer_jwt = issue(holder_jwk=holder_jwk, issuer=issuer, iat=NOW + 0.5).split("~")[0]
+            header_part, payload_part, _ = issuer_jwt.split(".")
+            payload = jose.b64url_decode(payload_part)
+            assert payload == strictjson.dumps(json.loads(payload))
+            assert json.loads(payload)["iss"] == issuer
+            assert json.loads(payload)["cnf"]["jwk"] == holder_jwk
+            assert jose.b64url_decode(header_part) == strictjson.dumps(
+                {"alg": "ES256", "typ": "dc+sd-jwt", "kid": KID}
+            )
+
+
+def test_sd_array_hides_the_claim_order() -> None:
+    payload = decode_part(issue().split("~")[0].split(".")[1])
+    assert payload["_sd"] == sorted(payload["_sd"])  # type: ignore[index]
+
+
+def test_issue_without_claims_or_decoys() -> None:
+    credential = issue(age_over={}, decoys=0)
+    assert credential.count("~") == 1 and credential.endswith("~")
+    assert decode_part(credential.split("~")[0].split(".")[1])["_sd"] == []  # type: ignore[index]

@@ -386,3 +386,21 @@ def test_fetch_url_caps_the_size(loopback_server: str) -> None:
 def test_fetch_url_refuses_plain_http_elsewhere() -> None:
     with pytest.raises(ValueError):
         fetch_url("http://issuer.example/")
+
+
+@pytest.mark.parametrize(
+    ("min_age", "max_age"), [(18.0, None), (True, None), (None, 17.0), ("18", None)]
+)
+def test_requirement_cache_does_not_confuse_types(min_age: object, max_age: object) -> None:
+    clock = MovableClock()
+    verifier = static_verifier(clock)
+    nonce = verifier.challenge()
+    presentation = holder_with(clock=clock).present(AUDIENCE, nonce, min_age=18)
+    assert verifier.verify(presentation, nonce=nonce, min_age=18).min_age == 18
+    with pytest.raises(VerificationError):  # a 17-or-under requirement, for the cache
+        verifier.verify(presentation, nonce=verifier.challenge(), max_age=17)
+    nonce = verifier.challenge()
+    assert (
+        code_of(verifier.verify, presentation, nonce=nonce, min_age=min_age, max_age=max_age)
+        == "requirement-invalid"
+    )

@@ -1,0 +1,163 @@
+"""Benchmark: credential issuance and presentation verification against their floors.
+
+Run with ``make bench`` (``python -m benchmarks.credentials``). Every figure is
+the median over rounds and is printed next to a floor measured in the same
+run on the same machine, so that a busy or slow machine moves both:
+
+- SDK presentation verification (``Verifier.verify``: nonce, strict parsing,
+  two signatures, disclosures, requirement) against two raw ES256 verifies
+  with ``cryptography`` — target at most 1.6 times the floor;
+- issuance per credential in a batch of 30, without HTTP (``Issuer``: the
+  attestation check, holder keys, the replay record and counts in one
+  database transaction, 30 signatures) against one raw ES256 sign — target at
+  most 2 times the floor. The signing core alone (``issue_batch``) is shown too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from ageverify import create_app
+from ageverify.config import write_dev_settings
+from ageverify.demo import DemoVerifier, age_facts, register_demo_verifier
+from ageverify.formats import jose
+from ageverify.issuer.credentials import issue_batch, parse_holder_keys
+from ageverify.sdk import Holder, Verifier
+from benchmarks.timing import median_seconds, report
+
+BATCH = 30
+ES256 = ec.ECDSA(hashes.SHA256())
+
+
+def _split(token: str) -> tuple[bytes, bytes]:
+    header, payload, signature = token.split(".")
+    return f"{header}.{payload}".encode("ascii"), jose.b64url_decode(signature)
+
+
+def main() -> None:
+    """Measure and print the figures; ``--quick`` for a short run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 9
+    number = 50 if args.quick else 300
+    batches = 3 if args.quick else 12
+
+    with tempfile.TemporaryDirectory(prefix="ageverify-bench-") as folder:
+        instance = Path(folder) / "instance"
+        write_dev_settings(instance)
+        app = create_app({"env": "development", "instance_path": instance, "log_level": "ERROR"})
+        state = app.extensions["ageverify"]
+        settings = state.settings
+        demo = DemoVerifier.load_or_create(instance)
+        register_demo_verifier(state.sessions, demo, now=state.clock())
+        try:
+            rows = _issuance(state, demo, rounds=rounds, batches=batches)
+            rows += _verification(state, demo, settings, rounds=rounds, number=number)
+        finally:
+            state.close()
+    print(report(rows))
+
+
+def _issuance(state, demo, *, rounds: int, batches: int):  # type: ignore[no-untyped-def]
+    settings = state.settings
+    facts = age_facts(30, settings.thresholds)
+    holder_keys = Holder().new_keys(BATCH)
+    attestations = iter(
+        [
+            demo.attest(issuer=settings.issuer_url, age_over=facts, lifetime=600)
+            for _ in range(rounds * batches * 2 + 2)
+        ]
+    )
+    state.issuer.issue_credentials(next(attestations), holder_keys)  # warm: key loaded, caches
+
+    service = median_seconds(
+        lambda: state.issuer.issue_credentials(next(attestations), holder_keys),
+        number=batches,
+        rounds=rounds,
+    )
+    signing = state.signing_keys.current()
+    keys = parse_holder_keys(holder_keys, BATCH)
+
+    def core() -> None:
+        issue_batch(
+            signing_key=signing.private_key,
+            kid=signing.kid,
+            issuer=settings.issuer_url,
+            epoch_start=signing.epoch_start,
+            lifetime=settings.credential_lifetime,
+            holder_keys=keys,
+            age_over=facts,
+            decoys=settings.decoys,
+        )
+
+    core_time = median_seconds(core, number=batches, rounds=rounds)
+    credential = state.issuer.issue_credentials(next(attestations), holder_keys)[0]
+    signing_input, _ = _split(credential.split("~")[0])
+    key = signing.private_key
+    floor = median_seconds(
+        lambda: key.sign(signing_input, ES256), number=batches * BATCH, rounds=rounds
+    )
+    return [
+        ("issuance per credential, batch of 30 (Issuer, with DB)", service / BATCH, floor, 2.0),
+        ("issuance per credential, batch of 30 (signing core)", core_time / BATCH, floor, 2.0),
+    ]
+
+
+def _verification(state, demo, settings, *, rounds: int, number: int):  # type: ignore[no-untyped-def]
+    holder = Holder()
+    keys = holder.new_keys(BATCH)
+    credentials = state.issuer.issue_credentials(
+        demo.attest(issuer=settings.issuer_url, age_over=age_facts(30, settings.thresholds)), keys
+    )
+    holder.store_credentials(settings.issuer_url, credentials, keys)
+    verifier = Verifier(
+        "https://platform.example",
+        issuer=settings.issuer_url,
+        jwks=state.issuer.jwks(),
+        thresholds=settings.thresholds,
+    )
+    total = rounds * number + 1
+    pending = []
+    for _ in range(total):
+        nonce = verifier.challenge()
+        pending.append((holder.present("https://platform.example", nonce, min_age=18), nonce))
+    queue = iter(pending)
+
+    def verify() -> None:
+        presentation, nonce = next(queue)
+        verifier.verify(presentation, nonce=nonce, min_age=18)
+
+    verify()  # warm: the issuer key is parsed once and cached
+    sdk_time = median_seconds(verify, number=number, rounds=rounds)
+
+    presentation = pending[0][0]
+    issuer_jwt, *_, kb_jwt = presentation.split("~")
+    credential_input, credential_sig = _split(issuer_jwt)
+    kb_input, kb_sig = _split(kb_jwt)
+    issuer_key = next(iter(verifier.keys().values()))
+    credential = jose.parse_compact(issuer_jwt, max_size=len(issuer_jwt))
+    holder_key = jose.public_key_from_jwk(credential.payload["cnf"]["jwk"])
+
+    # cryptography takes DER: the conversion is part of the floor, as any ES256 verifier needs it.
+    def der(raw: bytes) -> bytes:
+        return encode_dss_signature(
+            int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+        )
+
+    def floor() -> None:
+        issuer_key.verify(der(credential_sig), credential_input, ES256)
+        holder_key.verify(der(kb_sig), kb_input, ES256)
+
+    floor_time = median_seconds(floor, number=number, rounds=rounds)
+    return [("SDK presentation verification (Verifier.verify)", sdk_time, floor_time, 1.6)]
+
+
+if __name__ == "__main__":
+    main()
