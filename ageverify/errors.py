@@ -126,6 +126,61 @@ CODES: dict[str, tuple[int, str]] = {
     ),
     "requirement-not-met": (403, "The presented age facts do not meet the requirement."),
     "issuer-unreachable": (503, "The issuer's metadata or keys could not be fetched."),
+    # Privacy Pass (RFC 9577, RFC 9578 token type 0x0002). RFC 9578 section 6.2
+    # answers a bad TokenRequest with 422, hence the status of the structure codes.
+    "privacypass-malformed": (
+        422,
+        "A Privacy Pass structure has the wrong length, layout or field values.",
+    ),
+    "privacypass-unsupported-token-type": (
+        422,
+        "The Privacy Pass token type is not 0x0002 (Blind RSA, 2048-bit).",
+    ),
+    "privacypass-bad-token-key": (
+        422,
+        "The token key is not a 2048-bit RSA key in the RSASSA-PSS SubjectPublicKeyInfo "
+        "encoding of RFC 9578 section 6.5.",
+    ),
+    "privacypass-header-malformed": (
+        401,
+        "The PrivateToken authentication header is not well-formed.",
+    ),
+    "privacypass-directory-invalid": (
+        502,
+        "The Privacy Pass issuer directory is not well-formed.",
+    ),
+    # RSA blind signatures (RFC 9474), ageverify.crypto.blindrsa. The signer's
+    # refusals use 422 like the Privacy Pass structure codes above; the holder's
+    # errors arise in the wallet and never reach the issuer.
+    "blind-rsa-blinded-message-length": (
+        422,
+        "The blinded message is not exactly as long as the key's modulus.",
+    ),
+    "blind-rsa-blinded-message-range": (
+        422,
+        "The blinded message, read as an integer, is not less than the key's modulus.",
+    ),
+    "blind-rsa-signing-failure": (
+        500,
+        "The blind signature failed the signer's own check and was withheld.",
+    ),
+    "blind-rsa-unsupported-key": (
+        400,
+        "The RSA key's modulus is shorter than the 2048 bits blind signatures require.",
+    ),
+    "blind-rsa-invalid-input": (
+        400,
+        "The encoded message shares a factor with the key's modulus and cannot be blinded.",
+    ),
+    "blind-rsa-blinding-error": (500, "The blinding factor has no inverse modulo the modulus."),
+    "blind-rsa-blind-signature-length": (
+        400,
+        "The blind signature is not exactly as long as the key's modulus.",
+    ),
+    "blind-rsa-invalid-signature": (
+        400,
+        "The RSA blind signature does not verify as RSASSA-PSS (SHA-384, 48-byte salt).",
+    ),
 }
 
 
