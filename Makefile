@@ -29,6 +29,7 @@ demo: $(BIN)/ageverify
 ## Benchmarks: ratios against the raw cryptography floor, measured in the same run
 bench: $(BIN)/ageverify
 	$(BIN)/python -m benchmarks.credentials
+	$(BIN)/python -m benchmarks.blindrsa
 
 lint: $(BIN)/ageverify
 	$(BIN)/ruff check ageverify tests benchmarks
