@@ -17,7 +17,7 @@ import binascii
 import hashlib
 import hmac
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeGuard
@@ -40,6 +40,7 @@ __all__ = [
     "age_claim",
     "check_requirement",
     "issue_credential",
+    "issue_credential_batch",
     "make_disclosure",
     "make_key_binding",
     "parse_age_claim",
@@ -207,70 +208,131 @@ def issue_credential(
 
     Returns ``<issuer-jwt>~<disclosure>~...~``: an SD-JWT without key binding.
     """
-    if not jose.PRIVATE_JWK_MEMBERS.isdisjoint(holder_jwk):
-        raise ValueError("holder_jwk must be a public JWK")
+    (credential,) = issue_credential_batch(
+        signing_key=signing_key,
+        kid=kid,
+        issuer=issuer,
+        iat=iat,
+        exp=exp,
+        holder_jwks=[holder_jwk],
+        age_over=age_over,
+        decoys=decoys,
+        salts=salts,
+    )
+    return credential
+
+
+def _b64url(data: bytes | bytearray) -> bytes:
+    return _b2a(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+
+
+def _b64url_each(data: bytes, size: int) -> list[bytes]:
+    """The unpadded base64url of each ``size``-byte item of ``data``, in one encoder call.
+
+    Each item is followed by zero bytes up to a multiple of three, so that it
+    fills whole base64 groups and its first characters are exactly its own
+    canonical encoding (the zero bits are the ones canonical base64url
+    requires). A batch holds hundreds of salts and digests, and one call
+    per item costs more than the encoding itself.
+    """
+    gap = -size % 3
+    spread = bytearray((size + gap) * (len(data) // size))
+    for offset in range(size):
+        spread[offset :: size + gap] = data[offset::size]
+    text = _b64url(spread)
+    width, length = (size + gap) // 3 * 4, (4 * size + 2) // 3
+    return [text[start : start + length] for start in range(0, len(text), width)]
+
+
+def issue_credential_batch(
+    *,
+    signing_key: PrivateKey,
+    kid: str,
+    issuer: str,
+    iat: int,
+    exp: int,
+    holder_jwks: Sequence[dict[str, str]],
+    age_over: Mapping[int, bool],
+    decoys: int,
+    salts: bytes | None = None,
+) -> list[str]:
+    """Sign one credential per JWK in ``holder_jwks``, in their order; see :func:`issue_credential`.
+
+    The arguments are those of :func:`issue_credential`, with the holders'
+    public JWKs in ``holder_jwks`` and ``salts`` (for tests) of
+    ``16 * len(age_over) * len(holder_jwks)`` bytes. The work that does not
+    depend on the holder (checks, header, payload start, the encoder calls
+    and one read of the operating system's randomness) is done once per
+    batch; every credential still gets its own salts and decoys, so no
+    salt, digest or decoy links two credentials of a batch.
+    """
+    for holder_jwk in holder_jwks:
+        if not jose.PRIVATE_JWK_MEMBERS.isdisjoint(holder_jwk):
+            raise ValueError("holder_jwk must be a public JWK")
     if isinstance(iat, bool) or isinstance(exp, bool):
         raise ValueError("iat and exp must be numbers")
     if decoys < 0:
         raise ValueError("decoys must not be negative")
-    count = len(age_over)
-    # One system call for all the randomness: salts and decoys.
-    random_size = _DIGEST_BYTES * decoys
+    claims = sorted(age_over.items())
+    if not all(isinstance(value, bool) for _, value in claims):
+        raise ValueError("age_over values must be booleans")
+    sign = jose.es256_signer(signing_key)
+    count, holders = len(claims), len(holder_jwks)
+    salt_size, decoy_size = SALT_BYTES * count * holders, _DIGEST_BYTES * decoys * holders
     if salts is None:
-        randomness = os.urandom(SALT_BYTES * count + random_size)
-        salts, randomness = randomness[: SALT_BYTES * count], randomness[SALT_BYTES * count :]
+        randomness = os.urandom(salt_size + decoy_size)
+        salts, randomness = randomness[:salt_size], randomness[salt_size:]
     else:
-        if len(salts) != SALT_BYTES * count:
-            raise ValueError(f"salts must be {SALT_BYTES} bytes per age_over entry")
-        randomness = os.urandom(random_size)
-    b2a, urlsafe, sha256 = _b2a, _TO_URLSAFE, hashlib.sha256
-    disclosures = []
-    digests = []
-    offset = 0
-    for threshold, value in sorted(age_over.items()):
-        if not isinstance(value, bool):
-            raise ValueError("age_over values must be booleans")
-        # 16 salt bytes -> 22 characters (two "=" dropped); with '["' that is
-        # 24 bytes, 32 base64 characters, onto which the cached tail is added.
-        salt = b2a(salts[offset : offset + SALT_BYTES], newline=False).translate(urlsafe)[:22]
-        offset += SALT_BYTES
-        disclosure = b2a(b'["' + salt, newline=False).translate(urlsafe) + _disclosure_tail(
-            threshold, value
-        )
-        disclosures.append(disclosure)
-        digests.append(b2a(sha256(disclosure).digest(), newline=False).translate(urlsafe)[:43])
+        if len(salts) != salt_size:
+            raise ValueError(f"salts must be {SALT_BYTES} bytes per age_over entry and holder")
+        randomness = os.urandom(decoy_size)
+    # '["' and a 22-character salt make 24 bytes, whole base64 groups: the
+    # encoding of a disclosure is the encoding of that start followed by the
+    # cached encoding of the rest, '","age_over_NN",value]'.
+    starts = _b64url(b"".join([b'["' + salt for salt in _b64url_each(salts, SALT_BYTES)]))
+    tails = [_disclosure_tail(threshold, value) for threshold, value in claims] * holders
+    disclosures = [starts[32 * index : 32 * index + 32] + tail for index, tail in enumerate(tails)]
+    sha256 = hashlib.sha256
+    digests = _b64url_each(
+        b"".join([sha256(disclosure).digest() for disclosure in disclosures]), _DIGEST_BYTES
+    )
     # A decoy is indistinguishable from a digest: both are 32 uniform bytes.
-    for start in range(0, _DIGEST_BYTES * decoys, _DIGEST_BYTES):
-        decoy = randomness[start : start + _DIGEST_BYTES]
-        digests.append(b2a(decoy, newline=False).translate(urlsafe)[:43])
-    # RFC 9901 requires hiding the claims' order and names sorting the
-    # digests alphanumerically as one way: digests and decoys are uniform
-    # random strings, so each claim's place is uniformly random, as after a
-    # shuffle, without random.SystemRandom.shuffle's system call per element.
-    digests.sort()
-    payload = b"".join(
-        (
-            _payload_head(issuer, iat, exp),
-            _jwk_json(holder_jwk),
-            _PAYLOAD_SD,
-            b'["' + b'","'.join(digests) + b'"]' if digests else b"[]",
-            _PAYLOAD_END,
+    decoy_digests = _b64url_each(randomness, _DIGEST_BYTES)
+    header, head = _credential_header(kid), _payload_head(issuer, iat, exp)
+    credentials = []
+    for index, holder_jwk in enumerate(holder_jwks):
+        own = disclosures[index * count : (index + 1) * count]
+        # RFC 9901 requires hiding the claims' order and names sorting the
+        # digests alphanumerically as one way: digests and decoys are uniform
+        # random strings, so each claim's place is uniformly random, as after
+        # a shuffle, without a system call per element.
+        sd = sorted(
+            digests[index * count : (index + 1) * count]
+            + decoy_digests[index * decoys : (index + 1) * decoys]
         )
-    )
-    signing_input = (
-        _credential_header(kid) + b"." + b2a(payload, newline=False).translate(urlsafe).rstrip(b"=")
-    )
-    signature = jose.sign_input(signing_key, signing_input)
-    # Disclosures are listed in threshold order, which the digests no longer reveal.
-    return b"".join(
-        (
-            signing_input,
-            b".",
-            b2a(signature, newline=False).translate(urlsafe).rstrip(b"="),
-            b"~",
-            *(disclosure + b"~" for disclosure in disclosures),
+        payload = b"".join(
+            (
+                head,
+                _jwk_json(holder_jwk),
+                _PAYLOAD_SD,
+                b'["' + b'","'.join(sd) + b'"]' if sd else b"[]",
+                _PAYLOAD_END,
+            )
         )
-    ).decode("ascii")
+        signing_input = header + b"." + _b64url(payload)
+        # Disclosures are listed in threshold order, which the digests no longer reveal.
+        credentials.append(
+            b"".join(
+                (
+                    signing_input,
+                    b".",
+                    _b64url(sign(signing_input)),
+                    b"~",
+                    *(disclosure + b"~" for disclosure in own),
+                )
+            ).decode("ascii")
+        )
+    return credentials
 
 
 def make_key_binding(
@@ -527,6 +589,18 @@ def _check_key_binding(
         raise VerificationError("sd-hash-mismatch")
 
 
+# Issuer JWTs whose signature verified, by their exact text, with the key
+# object that verified them: a wallet shows a platform the same credential on
+# every visit. A hit saves the parsing and the signature check, nothing else:
+# the header and every claim are checked again, the kid's current key is
+# asked for on every call, and only the very key object that verified the
+# signature counts (a refreshed or withdrawn key means a new check, or none).
+# Nothing here is ever mutated after it is stored. Kept small: a large table
+# of live payloads and keys measurably slowed the first visits it cannot help.
+_VERIFIED_ISSUER_JWTS: dict[str, tuple[dict[str, Any], dict[str, Any], PublicKey]] = {}
+_VERIFIED_ISSUER_JWTS_SIZE = 256
+
+
 def _verify(
     text: str,
     keys: Callable[[str], PublicKey | None],
@@ -541,7 +615,12 @@ def _verify(
     issuer_jwt, disclosures, kb_jwt, sd_hash_input = _split_presentation(
         text, MAX_PRESENTATION_SIZE
     )
-    header, payload, signing_input, signature = _decode_compact(issuer_jwt)
+    seen = _VERIFIED_ISSUER_JWTS.get(issuer_jwt)
+    if seen is None:
+        header, payload, signing_input, signature = _decode_compact(issuer_jwt)
+        verified_by = None
+    else:
+        header, payload, verified_by = seen
     if kb_jwt is None:
         raise VerificationError("key-binding-missing")
     if header.get("typ") != CREDENTIAL_TYP:
@@ -554,8 +633,15 @@ def _verify(
     issuer_key = keys(kid)
     if issuer_key is None:
         raise VerificationError("credential-unknown-key")
-    if not jose.verify_parts(CREDENTIAL_ALG, signing_input, signature, issuer_key):
-        raise VerificationError("credential-bad-signature")
+    if issuer_key is not verified_by:
+        if seen is not None:
+            # Verified before, by another key object (the keys were refreshed).
+            header, payload, signing_input, signature = _decode_compact(issuer_jwt)
+        if not jose.verify_parts(CREDENTIAL_ALG, signing_input, signature, issuer_key):
+            raise VerificationError("credential-bad-signature")
+        if len(_VERIFIED_ISSUER_JWTS) >= _VERIFIED_ISSUER_JWTS_SIZE:
+            _VERIFIED_ISSUER_JWTS.clear()
+        _VERIFIED_ISSUER_JWTS[issuer_jwt] = (header, payload, issuer_key)
     holder_key, digests = _check_credential_claims(payload, issuer=issuer, now=now, leeway=leeway)
     facts = _open_disclosures(disclosures, digests, payload)
     _check_key_binding(

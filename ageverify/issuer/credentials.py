@@ -15,7 +15,7 @@ from typing import Any
 from ageverify.crypto.keystore import PrivateKey
 from ageverify.errors import AgeVerifyError, IssuanceError
 from ageverify.formats.jose import ALLOWED_JWK_MEMBERS, PRIVATE_JWK_MEMBERS, b64url_decode
-from ageverify.formats.sdjwt import issue_credential
+from ageverify.formats.sdjwt import issue_credential_batch
 
 # P-256 (SEC 2, FIPS 186-4): y^2 = x^3 - 3x + b over GF(p). The cofactor is 1,
 # so an affine point on the curve is a valid public key of prime order.
@@ -122,17 +122,13 @@ def issue_batch(
     claims ``age_over`` (threshold -> bool) and ``decoys`` decoy digests.
     ``holder_keys`` must come from ``parse_holder_keys``.
     """
-    exp = epoch_start + lifetime
-    return [
-        issue_credential(
-            signing_key=signing_key,
-            kid=kid,
-            issuer=issuer,
-            iat=epoch_start,
-            exp=exp,
-            holder_jwk=holder_jwk,
-            age_over=age_over,
-            decoys=decoys,
-        )
-        for holder_jwk in holder_keys
-    ]
+    return issue_credential_batch(
+        signing_key=signing_key,
+        kid=kid,
+        issuer=issuer,
+        iat=epoch_start,
+        exp=epoch_start + lifetime,
+        holder_jwks=holder_keys,
+        age_over=age_over,
+        decoys=decoys,
+    )

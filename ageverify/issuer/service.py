@@ -10,11 +10,12 @@ attestation; a signed batch is never returned without its ``jti`` recorded.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,19 +26,20 @@ from ageverify.formats.sdjwt import CREDENTIAL_TYP, SD_ALG, VCT
 from ageverify.issuer.credentials import entailed_facts, issue_batch, parse_holder_keys
 from ageverify.issuer.intake import verify_attestation
 from ageverify.issuer.keys import SIGNING_ALG, SigningKeys
-from ageverify.storage.db import transaction
+from ageverify.storage.db import CompiledStatement, transaction
 from ageverify.storage.models import Base, IssuanceCount, UsedAttestation
 
 # Used attestation ids are purged at most this often per process: the purge
 # is a range delete, cheap but pointless on every request.
 PURGE_INTERVAL = 300
 
-# Issuance runs these on every request: Core statements built once, so each
-# execution skips building and compiling SQL (the ORM unit of work is far
-# slower than signing a credential).
+# Issuance runs these on every request: Core statements built once (the ORM
+# unit of work is far slower than signing a credential), and those run on
+# every request also compiled once per dialect (CompiledStatement). The rare
+# paths (purge, a fact's first count of the day) stay plain Core.
 _used = Base.metadata.tables[UsedAttestation.__tablename__]
 _counts = Base.metadata.tables[IssuanceCount.__tablename__]
-_RECORD_USE = insert(_used)
+_RECORD_USE = CompiledStatement(insert(_used))
 _PURGE_USED = delete(_used).where(_used.c.expires_at < bindparam("now"))
 _INCREMENT = (
     update(_counts)
@@ -49,6 +51,31 @@ _INCREMENT = (
     )
     .values(count=_counts.c.count + 1)
 )
+
+
+@functools.cache
+def _increment_all(facts: int) -> CompiledStatement:
+    """Add one to the counts of ``facts`` facts (binds ``t0``, ``o0``, ...) in one statement.
+
+    RETURNING (SQLite 3.35+, PostgreSQL) names the rows it found, so that
+    only a fact's first issuance of the day takes the per-row insert.
+    """
+    pairs = [
+        and_(_counts.c.threshold == bindparam(f"t{i}"), _counts.c.over == bindparam(f"o{i}"))
+        for i in range(facts)
+    ]
+    return CompiledStatement(
+        update(_counts)
+        .where(
+            _counts.c.day == bindparam("k_day"),
+            _counts.c.method == bindparam("k_method"),
+            or_(*pairs),
+        )
+        .values(count=_counts.c.count + 1)
+        .returning(_counts.c.threshold, _counts.c.over)
+    )
+
+
 _FIRST_COUNT = insert(_counts)
 
 # HTTP paths of the issuer, as published in the discovery document.
@@ -155,7 +182,7 @@ class Issuer:
             "expires_at": attestation.exp + self._settings.leeway,
         }
         try:
-            session.connection().execute(_RECORD_USE, values)
+            _RECORD_USE.execute(session.connection(), values)
         except IntegrityError:
             raise IssuanceError("attestation-replayed") from None
 
@@ -168,15 +195,21 @@ class Issuer:
     def _count(self, session: Session, attestation: Attestation, now: float) -> None:
         connection = session.connection()
         day = time.strftime("%Y-%m-%d", time.gmtime(now))
-        for threshold, over in sorted(attestation.age_over.items()):
+        facts = sorted(attestation.age_over.items())
+        increment: dict[str, object] = {"k_day": day, "k_method": attestation.method}
+        for i, (threshold, over) in enumerate(facts):
+            increment[f"t{i}"], increment[f"o{i}"] = threshold, over
+        found = _increment_all(len(facts)).execute(connection, increment).all()
+        counted = {(threshold, bool(over)) for threshold, over in found}
+        for threshold, over in facts:
+            if (threshold, over) in counted:
+                continue
             key = {
                 "k_day": day,
                 "k_method": attestation.method,
                 "k_threshold": threshold,
                 "k_over": over,
             }
-            if connection.execute(_INCREMENT, key).rowcount:
-                continue
             first = {
                 "day": day,
                 "method": attestation.method,

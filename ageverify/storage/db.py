@@ -14,14 +14,15 @@ Other databases get the plain engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.expression import Executable
 
 from ageverify.storage.models import Base
 
@@ -103,3 +104,37 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+class CompiledStatement:
+    """A Core ``statement`` compiled once per dialect and run as that dialect's SQL.
+
+    For the few statements every issuance runs: ``Connection.execute`` spends
+    more time per statement (cache key, parameter processing, result set-up)
+    than the database does, and SQL compiled by SQLAlchemy for the
+    connection's dialect stays as portable as the statement it came from.
+    Nothing converts types on the way: use it only for statements whose
+    parameters and result columns are plain strings, integers and booleans,
+    which every driver passes through (a boolean may come back as 0 or 1),
+    and without expanding ("IN list") parameters.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        self._statement = statement
+        self._compiled: dict[Dialect, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def execute(
+        self, connection: Connection, parameters: Mapping[str, Any]
+    ) -> CursorResult[*tuple[Any, ...]]:
+        """Run the statement on ``connection`` with ``parameters`` (bind name -> value)."""
+        dialect = connection.dialect
+        compiled = self._compiled.get(dialect)
+        if compiled is None:
+            sql = self._statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+            order = tuple(sql.positiontup) if sql.positional else None
+            # Literals in the statement (the 1 of "count + 1") are binds too.
+            compiled = self._compiled[dialect] = (sql.string, order, dict(sql.params))
+        text, order, literals = compiled
+        values = {**literals, **parameters}
+        arguments = values if order is None else tuple(values[name] for name in order)
+        return connection.exec_driver_sql(text, arguments)  # type: ignore[arg-type]

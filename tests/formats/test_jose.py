@@ -295,3 +295,21 @@ def test_jwk_error_is_a_value_error() -> None:
     assert json.dumps(sorted(jose.PRIVATE_JWK_MEMBERS)) == json.dumps(
         sorted({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
     )
+
+
+def test_es256_signer_gives_raw_signatures_that_verify() -> None:
+    sign = jose.es256_signer(ISSUER_KEY)
+    signature = sign(b"abc")
+    assert len(signature) == 64
+    assert jose.verify_parts("ES256", b"abc", signature, ISSUER_KEY.public_key())
+    assert not jose.verify_parts("ES256", b"abd", signature, ISSUER_KEY.public_key())
+
+
+@pytest.mark.parametrize(
+    "key",
+    [ed25519.Ed25519PrivateKey.generate(), ec.generate_private_key(ec.SECP384R1())],
+    ids=["ed25519", "p384"],
+)
+def test_es256_signer_refuses_other_keys(key: object) -> None:
+    with pytest.raises(ValueError):
+        jose.es256_signer(key)  # type: ignore[arg-type]

@@ -326,3 +326,90 @@ def test_issue_without_claims_or_decoys() -> None:
     credential = issue(age_over={}, decoys=0)
     assert credential.count("~") == 1 and credential.endswith("~")
     assert decode_part(credential.split("~")[0].split(".")[1])["_sd"] == []  # type: ignore[index]
+
+
+def _holder_keys(count: int) -> list:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return [ec.generate_private_key(ec.SECP256R1()) for _ in range(count)]
+
+
+def issue_batch(holder_keys: list, **changes: object) -> list[str]:
+    arguments: dict = {
+        "signing_key": ISSUER_KEY,
+        "kid": KID,
+        "issuer": ISSUER,
+        "iat": NOW - 60,
+        "exp": NOW + 86400,
+        "holder_jwks": [jose.public_jwk(key) for key in holder_keys],
+        "age_over": AGE_OVER,
+        "decoys": 3,
+    }
+    arguments.update(changes)
+    return sdjwt.issue_credential_batch(**arguments)
+
+
+def test_batch_credentials_share_no_salt_digest_or_decoy() -> None:
+    # Shared randomness would let colluding platforms link two credentials of one person.
+    keys = _holder_keys(30)
+    credentials = issue_batch(keys)
+    assert len(credentials) == 30
+    salts, sd_entries, disclosures = [], [], []
+    for key, credential in zip(keys, credentials, strict=True):
+        issuer_jwt, *own, _ = credential.split("~")
+        payload = decode_part(issuer_jwt.split(".")[1])
+        assert payload["cnf"] == {"jwk": jose.public_jwk(key)}  # type: ignore[index]
+        assert payload["_sd"] == sorted(payload["_sd"])  # type: ignore[index]
+        sd_entries += payload["_sd"]  # type: ignore[index]
+        disclosures += own
+        salts += [decode_part(d)[0] for d in own]  # type: ignore[index]
+    assert len(set(salts)) == len(salts) == 30 * len(AGE_OVER)
+    assert len(set(disclosures)) == len(disclosures)
+    assert len(set(sd_entries)) == len(sd_entries) == 30 * (len(AGE_OVER) + 3)
+
+
+def test_every_credential_of_a_batch_verifies_with_its_own_holder_key() -> None:
+    keys = _holder_keys(3)
+    for key, credential in zip(keys, issue_batch(keys), strict=True):
+        issuer_jwt, *disclosures, _ = credential.split("~")
+        chosen = [d for d in disclosures if decode_part(d)[1] == "age_over_16"]  # type: ignore[index]
+        sd_jwt = issuer_jwt + "~" + "".join(d + "~" for d in chosen)
+        kb = sdjwt.make_key_binding(
+            holder_key=key, sd_jwt_with_disclosures=sd_jwt, audience=AUDIENCE, nonce=NONCE, iat=NOW
+        )
+        facts = sdjwt.verify_presentation(
+            sd_jwt + kb,
+            keys={KID: ISSUER_KEY.public_key()}.get,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            nonce=NONCE,
+            now=NOW,
+        )
+        assert facts == {"age_over_16": True}
+
+
+def test_batch_with_fixed_salts_matches_make_disclosure_per_credential() -> None:
+    salts = bytes(range(256))[: 16 * len(AGE_OVER) * 2]
+    credentials = issue_batch(_holder_keys(2), salts=salts)
+    claims = sorted(AGE_OVER.items())
+    for holder, credential in enumerate(credentials):
+        for index, disclosure in enumerate(credential.split("~")[1:-1]):
+            start = 16 * (holder * len(claims) + index)
+            threshold, value = claims[index]
+            expected, _ = sdjwt.make_disclosure(
+                salts[start : start + 16], sdjwt.age_claim(threshold), value
+            )
+            assert disclosure == expected
+
+
+def test_batch_refuses_bad_arguments() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    keys = _holder_keys(2)
+    assert issue_batch([]) == []
+    with pytest.raises(ValueError):
+        issue_batch(keys, salts=bytes(16 * len(AGE_OVER)))  # salts for one holder, not two
+    with pytest.raises(ValueError):
+        issue_batch(keys, signing_key=ed25519.Ed25519PrivateKey.generate())
+    with pytest.raises(ValueError):
+        issue_batch(keys, holder_jwks=[HOLDER_JWK, {**HOLDER_JWK, "d": "AAAA"}])

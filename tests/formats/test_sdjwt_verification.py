@@ -560,3 +560,23 @@ def test_every_error_is_a_verification_error_with_a_known_code() -> None:
 
     for _, _, code in ATTACKS:
         assert code in CODES
+
+
+def test_a_credential_seen_before_is_still_checked_against_keys_and_clock() -> None:
+    # The second presentation of a credential skips its signature check only
+    # while the very key object that verified it is still served.
+    text = present()
+    assert verify(text) == {"age_over_18": True}
+    for overrides, code in [
+        ({"keys": {}.get}, "credential-unknown-key"),
+        ({"keys": {KID: OTHER_KEY.public_key()}.get}, "credential-bad-signature"),
+        ({"now": NOW + 86400 + 61}, "credential-expired"),
+        ({"now": NOW - 7200}, "credential-not-yet-valid"),
+        ({"issuer": "https://other.example"}, "credential-wrong-issuer"),
+    ]:
+        with pytest.raises(VerificationError) as caught:
+            verify(text, **overrides)
+        assert caught.value.code == code
+    refreshed = {KID: ISSUER_KEY.public_key()}  # a new object for the same key
+    assert verify(text, keys=refreshed.get) == {"age_over_18": True}
+    assert verify(text) == {"age_over_18": True}

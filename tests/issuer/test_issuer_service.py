@@ -214,6 +214,22 @@ def test_counts_per_attested_fact(issuer, clock, sessions):
     assert _counts(sessions) == {("id_document", 18, True): 2, ("bank", 18, False): 1}
 
 
+def test_counts_mix_existing_and_first_rows_of_the_day(issuer, clock, sessions):
+    # One statement bumps the rows that exist; the others are inserted, none twice.
+    issuer.issue_credentials(attest(clock.now, age_over={"18": True}), holder_keys(1)[1])
+    issuer.issue_credentials(
+        attest(clock.now, age_over={"13": True, "18": True, "21": False}), holder_keys(1)[1]
+    )
+    issuer.issue_credentials(
+        attest(clock.now, age_over={"13": True, "18": True, "21": False}), holder_keys(1)[1]
+    )
+    assert _counts(sessions) == {
+        ("id_document", 13, True): 2,
+        ("id_document", 18, True): 3,
+        ("id_document", 21, False): 2,
+    }
+
+
 def test_expired_jtis_are_purged(issuer, clock, sessions):
     issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
     clock.advance(service.PURGE_INTERVAL + 1000)

@@ -6,13 +6,14 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateTable
 
 from ageverify.storage import (
     Base,
+    IssuanceCount,
     Verifier,
     VerifierKey,
     create_schema,
@@ -20,6 +21,7 @@ from ageverify.storage import (
     session_factory,
     transaction,
 )
+from ageverify.storage.db import CompiledStatement
 
 
 @pytest.fixture
@@ -113,3 +115,46 @@ def test_schema_compiles_for_postgresql(table):
     """No SQLite-only types: every table has valid PostgreSQL DDL."""
     ddl = str(CreateTable(Base.metadata.tables[table]).compile(dialect=postgresql.dialect()))
     assert "CREATE TABLE" in ddl
+
+
+_COUNTS = Base.metadata.tables[IssuanceCount.__tablename__]
+
+
+def test_compiled_statement_runs_like_core(sessions):
+    record = CompiledStatement(insert(_COUNTS))
+    # The literal 1 of "count + 1" is a bind of the compiled SQL as well.
+    bump = CompiledStatement(
+        update(_COUNTS)
+        .where(_COUNTS.c.day == bindparam("k_day"), _COUNTS.c.over == bindparam("k_over"))
+        .values(count=_COUNTS.c.count + 1)
+        .returning(_COUNTS.c.threshold, _COUNTS.c.over)
+    )
+    row = {"day": "2026-01-01", "method": "bank", "threshold": 18, "over": True, "count": 1}
+    with transaction(sessions) as session:
+        record.execute(session.connection(), row)
+        found = bump.execute(session.connection(), {"k_day": "2026-01-01", "k_over": True})
+        assert [(threshold, bool(over)) for threshold, over in found] == [(18, True)]
+        with pytest.raises(IntegrityError):
+            record.execute(session.connection(), row)
+    with sessions() as session:
+        assert session.scalar(select(IssuanceCount.count)) == 2
+
+
+def test_compiled_statement_uses_the_dialect_parameter_style():
+    statement = select(_COUNTS.c.count).where(
+        _COUNTS.c.method == "bank", _COUNTS.c.day == bindparam("day")
+    )
+    compiled = statement.compile(dialect=postgresql.dialect())
+    assert "%(day)s" in compiled.string and not compiled.positional
+    calls = []
+
+    class Recorder:
+        dialect = postgresql.dialect()
+
+        def exec_driver_sql(self, sql, arguments):
+            calls.append((sql, arguments))
+
+    CompiledStatement(statement).execute(Recorder(), {"day": "2026-01-01"})  # type: ignore[arg-type]
+    ((sql, arguments),) = calls
+    assert "%(day)s" in sql
+    assert arguments["day"] == "2026-01-01" and "bank" in arguments.values()
