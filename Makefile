@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+NPM    ?= npm
 
 .PHONY: run test bench demo lint clean
 
@@ -18,8 +19,17 @@ run: $(BIN)/ageverify
 	$(BIN)/ageverify init --dev
 	AGEVERIFY_ENV=development $(BIN)/ageverify serve --host $(HOST) --port $(PORT)
 
+# privacypass-ts for the interop tests, as locked. Without npm they skip locally
+# (and fail under CI=true, where .ci/run installs them first).
+interop/node_modules: interop/package-lock.json
+	@if command -v $(NPM) >/dev/null 2>&1; then \
+		$(NPM) ci --prefix interop --no-audit --no-fund && touch $@; \
+	else \
+		echo "npm not found: skipping interop/node_modules (the privacypass-ts interop tests will skip)"; \
+	fi
+
 ## Set up and run the whole test suite
-test: $(BIN)/ageverify
+test: $(BIN)/ageverify interop/node_modules
 	$(BIN)/python -m pytest
 
 ## The story from attestation to refused replay, printed step by step
@@ -35,4 +45,4 @@ lint: $(BIN)/ageverify
 	$(BIN)/ruff check ageverify tests benchmarks
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache interop/node_modules

@@ -92,7 +92,9 @@ def configure_keys(state: Runtime) -> None:
     """Make sure a key can sign credentials for the current epoch.
 
     Production refuses to start without one; development generates the keys
-    it lacks, as ``ageverify keys generate-ahead`` would.
+    it lacks, credential signing and Privacy Pass token keys, as ``ageverify
+    keys generate-ahead`` would. Without token keys the issuer still starts
+    (credentials do not need them) and says so: token requests then fail.
     """
     from ageverify.errors import AgeVerifyError, ConfigurationError, KeyStoreError
 
@@ -103,9 +105,18 @@ def configure_keys(state: Runtime) -> None:
             generated = state.signing_keys.generate_ahead(now)
             if generated:
                 log.warning("development: generated %d signing key(s)", len(generated))
+            token_keys = state.token_keys.generate_ahead(now)
+            if token_keys:
+                log.warning("development: generated %d Privacy Pass token key(s)", len(token_keys))
         # Loads (and caches) the private key: a wrong passphrase or a key file
         # readable by others stops the start here, not at the first issuance.
         state.signing_keys.current(now)
+        if not state.token_keys.published(now):
+            log.warning(
+                "no Privacy Pass token keys in %s: token requests will fail until "
+                "`ageverify keys generate-ahead` runs",
+                settings.keys_dir,
+            )
     except AgeVerifyError as error:
         state.close()
         raise ConfigurationError(
@@ -121,9 +132,9 @@ def configure_keys(state: Runtime) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     """Register one blueprint per area of the HTTP API."""
-    from ageverify.web import admin, issuance, openapi, ops, verification, wellknown
+    from ageverify.web import admin, issuance, openapi, ops, privacypass, verification, wellknown
 
-    for module in (wellknown, issuance, verification, admin, ops, openapi):
+    for module in (wellknown, issuance, verification, privacypass, admin, ops, openapi):
         app.register_blueprint(module.bp)
 
 

@@ -113,8 +113,10 @@ def init(dev: bool, instance_path: Path) -> None:
         overrides["env"] = "development"
     with _runtime(**overrides) as state:
         generated = state.signing_keys.generate_ahead(state.clock())
+        token_keys = state.token_keys.generate_ahead(state.clock())
         click.echo(f"Database: {state.settings.database_url}")
         click.echo(f"Signing keys in {state.settings.keys_dir}: {len(generated)} generated")
+        click.echo(f"Privacy Pass token keys: {len(token_keys)} generated")
         if dev:
             from ageverify.demo import DemoVerifier, register_demo_verifier
 
@@ -234,48 +236,84 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 @cli.group(cls=_Group)
 def keys() -> None:
-    """Credential signing keys: one per epoch, generated ahead, published by kid."""
+    """Credential signing keys (one per epoch) and Privacy Pass token keys (one per
+    age threshold per epoch), generated ahead, published by id."""
 
 
 @keys.command("generate-ahead")
-def keys_generate_ahead() -> None:
-    """Make sure the current epoch and the next AGEVERIFY_KEYS_AHEAD have a key.
+@click.option(
+    "--privacy-pass/--no-privacy-pass",
+    default=True,
+    show_default=True,
+    help="Generate the Privacy Pass token keys too.",
+)
+def keys_generate_ahead(privacy_pass: bool) -> None:
+    """Make sure the current epoch and the next AGEVERIFY_KEYS_AHEAD have their keys.
 
-    Run at least once per epoch (e.g. daily from cron) so that platforms cache
-    a key before it signs anything.
+    One credential signing key per epoch and, with --privacy-pass, one token
+    key per age threshold per epoch. Run at least once per epoch (e.g. daily
+    from cron) so that platforms and wallets cache a key before it signs.
     """
     with _runtime() as state:
         generated = state.signing_keys.generate_ahead(state.clock())
+        token_keys = state.token_keys.generate_ahead(state.clock()) if privacy_pass else []
     for kid in generated:
         click.echo(f"generated {kid}")
+    for token_key_id in token_keys:
+        click.echo(f"generated privacy-pass {token_key_id}")
     click.echo(f"{len(generated)} key(s) generated")
+    if privacy_pass:
+        click.echo(f"{len(token_keys)} Privacy Pass token key(s) generated")
 
 
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def keys_list(as_json: bool) -> None:
-    """List signing keys: kid, status, epoch and how long they stay published."""
+    """List every key: kind, id, status, epoch and how long it stays published.
+
+    Credential signing keys have kind "credential" and a kid; Privacy Pass
+    token keys have kind "privacy-pass", a token_key_id and an age threshold.
+    """
     with _runtime() as state:
-        rows = state.signing_keys.list()
+        signing = state.signing_keys.list()
+        token_keys = state.token_keys.list()
     if as_json:
-        _print_json(rows)
-        return
-    for row in rows:
-        click.echo(
-            f"{row['kid']}  {row['status']:<8}  epoch {_when(row['epoch_start'])} .. "
-            f"{_when(row['epoch_end'])}  published until {_when(row['verify_until'])}"
+        _print_json(
+            [{"kind": "credential", **row} for row in signing]
+            + [{"kind": "privacy-pass", **row} for row in token_keys]
         )
+        return
+    for row in signing:
+        click.echo(
+            f"credential    {row['kid']}  {row['status']:<8}  "
+            f"epoch {_when(row['epoch_start'])} .. {_when(row['epoch_end'])}  "
+            f"published until {_when(row['verify_until'])}"
+        )
+    for row in token_keys:
+        click.echo(
+            f"privacy-pass  {row['token_key_id']}  {row['status']:<8}  "
+            f"epoch {_when(row['not_before'])} .. {_when(row['not_after'])}  "
+            f"published until {_when(row['published_until'])}  age {row['threshold']}+"
+        )
+
+
+def _is_token_key(state: Any, key_id: str) -> bool:
+    return any(row["token_key_id"] == key_id for row in state.token_keys.list())
 
 
 @keys.command("retire")
 @click.argument("kid")
 def keys_retire(kid: str) -> None:
-    """Stop KID signing; it stays published until its credentials expire.
+    """Stop key KID signing; it stays published until what it signed expires.
 
-    Run `ageverify keys generate-ahead` afterwards to replace it.
+    KID is a credential key's kid or a Privacy Pass token_key_id. Run
+    `ageverify keys generate-ahead` afterwards to replace it.
     """
     with _runtime() as state:
-        state.signing_keys.retire(kid)
+        if _is_token_key(state, kid):
+            state.token_keys.retire(kid)
+        else:
+            state.signing_keys.retire(kid)
     click.echo(f"retired {kid}")
 
 
@@ -283,15 +321,22 @@ def keys_retire(kid: str) -> None:
 @click.argument("kid")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def keys_revoke(kid: str, yes: bool) -> None:
-    """Revoke KID: removed from the JWKS at once, private key deleted.
+    """Revoke KID: unpublished at once, private key deleted.
 
-    Every credential it signed stops verifying (after platforms' JWKS caches
-    expire). Use it when a key may be compromised.
+    KID is a credential key's kid (removed from the JWKS) or a Privacy Pass
+    token_key_id (removed from the token directory). Every credential or
+    token it signed stops verifying once platforms' caches expire. Use it
+    when a key may be compromised.
     """
     if not yes:
-        click.confirm(f"Revoke {kid}? Credentials it signed will stop verifying", abort=True)
+        click.confirm(
+            f"Revoke {kid}? Credentials or tokens it signed will stop verifying", abort=True
+        )
     with _runtime() as state:
-        state.signing_keys.revoke(kid)
+        if _is_token_key(state, kid):
+            state.token_keys.revoke(kid)
+        else:
+            state.signing_keys.revoke(kid)
     click.echo(f"revoked {kid}")
 
 

@@ -49,6 +49,7 @@ _INT_BOUNDS: dict[str, tuple[int, int]] = {
     "keys_ahead": (0, 52),
     "leeway": (0, 600),
     "max_body": (1_024, 16 * 1024 * 1024),
+    "token_daily_quota": (1, 100_000),
 }
 
 
@@ -78,6 +79,9 @@ class Settings:
     keys_ahead: int = 2
     leeway: int = 60
     max_body: int = 65_536
+    # Privacy Pass tokens one credential may obtain per UTC day: a credential
+    # shared among many people cannot mint tokens for all of them.
+    token_daily_quota: int = 30
     log_level: str = "INFO"
 
     @property

@@ -181,6 +181,45 @@ CODES: dict[str, tuple[int, str]] = {
         400,
         "The RSA blind signature does not verify as RSASSA-PSS (SHA-384, 48-byte salt).",
     ),
+    # Privacy Pass issuance (POST /v1/privacy-pass/token-request, ageverify.issuer.tokens).
+    # A token request is authorised by a credential presentation addressed to
+    # the issuer; its refusals answer 401 with the presentation's own code (see
+    # UnauthorizedError), and these name what is wrong with the header itself.
+    "token-authorization-missing": (
+        401,
+        'A token request needs Authorization: AgeCredential presentation="<SD-JWT+KB>".',
+    ),
+    "token-authorization-malformed": (
+        401,
+        'The Authorization header is not AgeCredential presentation="<SD-JWT+KB>".',
+    ),
+    "token-quota-exceeded": (
+        429,
+        "This credential has had its tokens for the day; try again after midnight UTC.",
+    ),
+    "token-keys-unavailable": (
+        503,
+        "The issuer has no Privacy Pass token key for the current epoch.",
+    ),
+    # Privacy Pass tokens (ageverify.sdk.tokens): a platform redeeming tokens,
+    # a wallet answering challenges. 401 as in RFC 9577 section 2.2: the
+    # platform answers a refused token with a new challenge.
+    "token-missing": (401, "The request carries no PrivateToken credentials."),
+    "token-wrong-key": (
+        401,
+        "The token is not signed with a token key of the required age threshold.",
+    ),
+    "token-unknown-challenge": (
+        401,
+        "The token answers no challenge this platform issued, or one that has expired.",
+    ),
+    "token-bad-signature": (401, "The token's signature does not verify."),
+    "token-replayed": (401, "This token has already been redeemed."),
+    "token-no-key": (503, "No token key of the issuer is known for this age threshold."),
+    "token-challenge-unusable": (
+        400,
+        "The WWW-Authenticate header offers no PrivateToken challenge this wallet can answer.",
+    ),
 }
 
 
@@ -211,6 +250,20 @@ class VerificationError(AgeVerifyError):
 
 class IssuanceError(AgeVerifyError):
     """An issuance request (attestation or holder keys) was refused."""
+
+
+class UnauthorizedError(AgeVerifyError):
+    """A request's authorization was refused: status 401, whatever the code's own status.
+
+    Token requests are authorised by a credential presentation; when it fails,
+    the client gets the presentation's code (``key-binding-wrong-audience``,
+    ``nonce-reused``, ...) to branch on, and the status that says "this
+    request is not authorised" (RFC 9110 section 15.5.2).
+    """
+
+    def __init__(self, code: str, description: str | None = None) -> None:
+        super().__init__(code, description)
+        self.status = 401
 
 
 class ConfigurationError(Exception):

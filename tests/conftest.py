@@ -9,6 +9,7 @@ at the same instance.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
 from presenting import HeldCredential, HolderKeys, MovableClock
@@ -24,7 +26,8 @@ from presenting import HeldCredential, HolderKeys, MovableClock
 from ageverify import create_app
 from ageverify.config import write_dev_settings
 from ageverify.demo import DemoVerifier, age_facts, register_demo_verifier
-from ageverify.issuer import admin_tokens
+from ageverify.issuer import admin_tokens, tokens
+from ageverify.issuer.tokens import generate_token_key
 from ageverify.storage.db import transaction
 
 
@@ -34,6 +37,26 @@ def _no_ageverify_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("AGEVERIFY_"):
             monkeypatch.delenv(name)
+
+
+# Every development app generates RSA-2048 Privacy Pass token keys (a threshold
+# times the epochs ahead), at some 80 ms each. Tests draw them from one pool
+# per run instead, from its start in each test, so a test still gets distinct
+# keys; tests of key generation itself replace the function again.
+_TOKEN_KEY_POOL: list[rsa.RSAPrivateKey] = []
+
+
+@pytest.fixture(autouse=True)
+def _pooled_token_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = itertools.count()
+
+    def draw() -> rsa.RSAPrivateKey:
+        index = next(drawn)
+        while len(_TOKEN_KEY_POOL) <= index:
+            _TOKEN_KEY_POOL.append(generate_token_key())
+        return _TOKEN_KEY_POOL[index]
+
+    monkeypatch.setattr(tokens, "generate_token_key", draw)
 
 
 @pytest.fixture

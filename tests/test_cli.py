@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -58,25 +59,44 @@ def test_init_dev_tells_what_to_run_next(runner: CliRunner) -> None:
     assert "AGEVERIFY_ENV=development ageverify serve" in result.output
 
 
+def _listed(runner: CliRunner, kind: str) -> list[dict[str, Any]]:
+    rows = json.loads(runner.invoke(cli, ["keys", "list", "--json"]).output)
+    return [row for row in rows if row["kind"] == kind]
+
+
 def test_keys_commands(initialised: CliRunner) -> None:
-    listed = initialised.invoke(cli, ["keys", "list", "--json"])
-    keys = json.loads(listed.output)
+    keys = _listed(initialised, "credential")
     assert len(keys) == 3 and {k["status"] for k in keys} == {"active"}
     kid = keys[-1]["kid"]
     assert initialised.invoke(cli, ["keys", "retire", kid]).exit_code == 0
     regenerated = initialised.invoke(cli, ["keys", "generate-ahead"])
     assert "1 key(s) generated" in regenerated.output
+    assert "0 Privacy Pass token key(s) generated" in regenerated.output
     revoked = initialised.invoke(cli, ["keys", "revoke", kid, "--yes"])
     assert revoked.exit_code == 0, revoked.output
-    statuses = {
-        k["kid"]: k["status"]
-        for k in json.loads(initialised.invoke(cli, ["keys", "list", "--json"]).output)
-    }
+    statuses = {k["kid"]: k["status"] for k in _listed(initialised, "credential")}
     assert statuses[kid] == "revoked"
 
 
+def test_token_keys_are_listed_retired_and_revoked_by_id(initialised: CliRunner) -> None:
+    token_keys = _listed(initialised, "privacy-pass")
+    # One per default threshold for this epoch and the two ahead.
+    assert len(token_keys) == 5 * 3 and {k["status"] for k in token_keys} == {"active"}
+    text = initialised.invoke(cli, ["keys", "list"]).output
+    assert text.count("privacy-pass  ") == 15 and text.count("credential    ") == 3
+    first, second = token_keys[0]["token_key_id"], token_keys[1]["token_key_id"]
+    assert initialised.invoke(cli, ["keys", "retire", first]).exit_code == 0
+    regenerated = initialised.invoke(cli, ["keys", "generate-ahead"])
+    assert "1 Privacy Pass token key(s) generated" in regenerated.output
+    assert initialised.invoke(cli, ["keys", "revoke", second, "--yes"]).exit_code == 0
+    statuses = {k["token_key_id"]: k["status"] for k in _listed(initialised, "privacy-pass")}
+    assert (statuses[first], statuses[second]) == ("retired", "revoked")
+    skipped = initialised.invoke(cli, ["keys", "generate-ahead", "--no-privacy-pass"])
+    assert "Privacy Pass" not in skipped.output
+
+
 def test_revoke_asks_first(initialised: CliRunner) -> None:
-    kid = json.loads(initialised.invoke(cli, ["keys", "list", "--json"]).output)[0]["kid"]
+    kid = _listed(initialised, "credential")[0]["kid"]
     result = initialised.invoke(cli, ["keys", "revoke", kid], input="n\n")
     assert result.exit_code == 1
     assert "Aborted" in result.output

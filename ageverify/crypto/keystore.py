@@ -17,11 +17,12 @@ import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ageverify.errors import KeyStoreError
 
-PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+# Credential and log signing keys (P-256, Ed25519) and Privacy Pass token keys (RSA).
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _SUFFIX = ".pem"
@@ -106,7 +107,9 @@ class FileKeyStore:
             raise KeyStoreError(
                 f"key file {path} cannot be decrypted: wrong passphrase or damaged file"
             ) from None
-        if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        if not isinstance(
+            key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+        ):
             raise KeyStoreError(f"key file {path} holds an unsupported key type")
         return key
 

@@ -28,13 +28,13 @@ from ageverify.config import Settings
 from ageverify.crypto.keystore import FileKeyStore, PrivateKey
 from ageverify.errors import AgeVerifyError, IssuanceError
 from ageverify.formats.jose import public_jwk, thumbprint
-from ageverify.storage.db import transaction
+from ageverify.storage.db import CompiledStatement, transaction
 from ageverify.storage.models import SigningKey
 
 SIGNING_ALG = "ES256"
 
 # Asked on every issuance: built once, reused with a new epoch start.
-_ACTIVE_KID = (
+_ACTIVE_KID = CompiledStatement(
     select(SigningKey.kid)
     .where(SigningKey.status == "active", SigningKey.epoch_start == bindparam("start"))
     .order_by(SigningKey.created_at, SigningKey.kid)
@@ -134,9 +134,9 @@ class SigningKeys:
         start = self.epoch_start(now)
         if session is None:
             with self._sessions() as own:
-                kid = own.connection().execute(_ACTIVE_KID, {"start": start}).scalar()
+                kid = _ACTIVE_KID.execute(own.connection(), {"start": start}).scalar()
         else:
-            kid = session.connection().execute(_ACTIVE_KID, {"start": start}).scalar()
+            kid = _ACTIVE_KID.execute(session.connection(), {"start": start}).scalar()
         if kid is None:
             raise IssuanceError("no-signing-key")
         return CurrentKey(kid, self._private_key(kid), start)

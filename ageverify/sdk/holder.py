@@ -22,6 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ageverify.errors import CODES, AgeVerifyError, KeyStoreError, VerificationError
 from ageverify.formats import jose, sdjwt, strictjson
+from ageverify.formats.privacypass import Token
+from ageverify.sdk import tokens
+from ageverify.sdk.tokens import PostRequest, TokenClient
 from ageverify.sdk.verifier import (
     DISCOVERY_PATH,
     FETCH_TIMEOUT,
@@ -70,12 +73,15 @@ def post_json(url: str, body: bytes) -> tuple[int, bytes]:
 
 
 class Holder:
-    """A person's wallet: keys, credential requests and presentations.
+    """A person's wallet: keys, credential requests, presentations and Privacy Pass tokens.
 
     ``wallet`` keeps the secret, keys and credentials (a fresh
-    :class:`~ageverify.sdk.MemoryWallet` by default). ``fetch(url) -> bytes``
-    and ``post(url, body) -> (status, body)`` replace the HTTP client;
-    ``clock`` the system time.
+    :class:`~ageverify.sdk.MemoryWallet` by default). ``fetch(url) -> bytes``,
+    ``post(url, body) -> (status, body)`` for JSON and ``post_request(url,
+    body, headers) -> (status, body)`` for token requests replace the HTTP
+    client; ``clock`` the system time. :attr:`tokens` is the
+    :class:`~ageverify.sdk.TokenClient` behind :meth:`fetch_tokens` and
+    :meth:`answer`.
     """
 
     def __init__(
@@ -84,6 +90,7 @@ class Holder:
         *,
         fetch: Callable[[str], bytes] | None = None,
         post: Callable[[str, bytes], tuple[int, bytes]] | None = None,
+        post_request: PostRequest | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.wallet: Wallet = wallet if wallet is not None else MemoryWallet()
@@ -91,6 +98,12 @@ class Holder:
         self._post = post or post_json
         self._clock = clock
         self._private_keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+        self.tokens = TokenClient(
+            self._present_to_issuer,
+            fetch=self._fetch,
+            post=post_request or tokens.post_request,
+            clock=clock,
+        )
 
     def new_keys(self, n: int) -> list[dict[str, str]]:
         """Create ``n`` P-256 holder keys, keep them in the wallet, return their public JWKs."""
@@ -248,3 +261,39 @@ class Holder:
             iat=int(now),
         )
         return sd_jwt + kb_jwt
+
+    def fetch_tokens(
+        self,
+        issuer_url: str,
+        threshold: int,
+        count: int,
+        *,
+        origin_info: Iterable[str] = (),
+    ) -> list[Token]:
+        """Fetch ``count`` Privacy Pass tokens proving ``age_over_<threshold>`` ahead of use.
+
+        They answer the challenge with an empty redemption context and
+        ``origin_info`` (empty: platforms accepting tokens for any origin),
+        and are kept until :meth:`answer` uses them. Each token is one
+        request to ``issuer_url``, authorised by a presentation of a
+        credential from that issuer; see :meth:`TokenClient.fetch_tokens`.
+        """
+        return self.tokens.fetch_tokens(issuer_url, threshold, count, origin_info=origin_info)
+
+    def answer(self, www_authenticate: str, *, origin: str | None = None) -> str:
+        """Answer a platform's ``WWW-Authenticate: PrivateToken`` challenge.
+
+        Returns the ``Authorization`` value (``PrivateToken token="..."``)
+        for the first challenge naming the issuer of a credential held, using
+        a token fetched ahead for it or minting one. ``origin`` is the
+        platform's ``host[:port]``, checked against the challenge's origins.
+        Raises ``token-challenge-unusable`` when no challenge can be
+        answered; see :meth:`TokenClient.answer`.
+        """
+        now = self._clock()
+        issuers = dict.fromkeys(held.issuer for held in self.wallet.credentials() if held.exp > now)
+        return self.tokens.answer(www_authenticate, issuers=issuers, origin=origin)
+
+    def _present_to_issuer(self, issuer_url: str, nonce: str, threshold: int) -> str:
+        """A presentation for a token request: audience the issuer, ``age_over_<threshold>``."""
+        return self.present(issuer_url, nonce, min_age=threshold, issuer=issuer_url)

@@ -4,8 +4,9 @@ Dialect-neutral on purpose (SQLite for the embedded default, PostgreSQL in
 production): portable column types only, JSON through SQLAlchemy's ``JSON``,
 timestamps as integer unix seconds (UTC). Nothing here ever holds a person's
 data or a private key: verifiers and their public keys, attestation ids until
-they expire, public metadata of the signing keys, admin token hashes and
-aggregate counts.
+they expire, public metadata of the signing and token keys, admin token
+hashes, aggregate counts, Privacy Pass nonces until they expire and per-day
+token counts keyed by a hash that names no person.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ NAMING_CONVENTION = {
 VERIFIER_STATUSES = ("active", "suspended")
 VERIFIER_KEY_ALGS = ("ES256", "EdDSA")
 SIGNING_KEY_STATUSES = ("active", "retired", "revoked")
+TOKEN_KEY_STATUSES = ("active", "retired", "revoked")
 
 # Lengths: ids and kids are short ASCII; 255 is portable everywhere.
 ID_LENGTH = 255
@@ -140,3 +142,65 @@ class IssuanceCount(Base):
     threshold: Mapped[int] = mapped_column(Integer, primary_key=True)
     over: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TokenKey(Base):
+    """Public metadata of a Privacy Pass token key (RSA-2048, token type 0x0002).
+
+    One key per age threshold per epoch. ``token_key_id`` is the unpadded
+    base64url of SHA-256 over ``spki`` (RFC 9578 section 6.5), ``truncated``
+    its last byte, which token requests name the key by; it is unique among
+    the keys still published. ``spki`` is the base64url RSASSA-PSS
+    SubjectPublicKeyInfo DER. The key signs during ``[not_before, not_after)``
+    (its epoch) and is published from its creation, ahead of ``not_before``.
+    The private key stays in the key store as ``pp-<token_key_id>``.
+    """
+
+    __tablename__ = "token_keys"
+    __table_args__ = (
+        CheckConstraint(_in("status", TOKEN_KEY_STATUSES), name="status"),
+        Index("ix_token_keys_truncated", "truncated"),
+        Index("ix_token_keys_epoch_start", "epoch_start"),
+    )
+
+    token_key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    truncated: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int] = mapped_column(Integer)
+    epoch_start: Mapped[int] = mapped_column(BigInteger)
+    not_before: Mapped[int] = mapped_column(BigInteger)
+    not_after: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    spki: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    retired_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class IssuerNonce(Base):
+    """A nonce the issuer handed out for a token request's presentation, until it expires.
+
+    ``used`` turns true when a token request consumes it, so that a second
+    use is told apart from a nonce never issued; rows are purged once expired.
+    """
+
+    __tablename__ = "issuer_nonces"
+    __table_args__ = (Index("ix_issuer_nonces_expires_at", "expires_at"),)
+
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TokenQuota(Base):
+    """How many tokens one credential obtained on one UTC day.
+
+    ``credential`` is the hex SHA-256 of the credential's issuer signature:
+    enough to count a shared credential, nothing that names its holder.
+    Rows of past days are purged.
+    """
+
+    __tablename__ = "token_quotas"
+
+    credential: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    count: Mapped[int] = mapped_column(Integer, default=0)

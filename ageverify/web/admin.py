@@ -126,34 +126,50 @@ def remove_verifier_key(verifier_id: str, kid: str) -> Response:
     return _json(record.as_dict())
 
 
+def _all_keys() -> Response:
+    state = runtime()
+    return _json({"keys": state.signing_keys.list(), "token_keys": state.token_keys.list()})
+
+
+def _is_token_key(key_id: str) -> bool:
+    return any(row["token_key_id"] == key_id for row in runtime().token_keys.list())
+
+
 @bp.get("/keys")
 def list_keys() -> Response:
-    """Credential signing keys: kid, epoch, publication window and status."""
-    return _json({"keys": runtime().signing_keys.list()})
+    """Credential signing keys and Privacy Pass token keys: ids, epochs, publication, status."""
+    return _all_keys()
 
 
 @bp.post("/keys/generate-ahead")
 def generate_ahead() -> Response:
-    """Make sure the current and the coming epochs have a signing key."""
+    """Make sure the current and the coming epochs have a signing key and their token keys."""
     state = runtime()
     generated = state.signing_keys.generate_ahead(state.clock())
-    _audit("keys-generated", count=str(len(generated)))
-    return _json({"generated": generated})
+    token_keys = state.token_keys.generate_ahead(state.clock())
+    _audit("keys-generated", count=str(len(generated)), token_keys=str(len(token_keys)))
+    return _json({"generated": generated, "token_keys": token_keys})
 
 
 @bp.post("/keys/<kid>/retire")
 def retire_key(kid: str) -> Response:
-    """Retire a signing key: it signs no more and stays published until its credentials expire."""
+    """Retire a signing or token key: it signs no more and stays published as long as needed."""
     state = runtime()
-    state.signing_keys.retire(kid)
+    if _is_token_key(kid):
+        state.token_keys.retire(kid)
+    else:
+        state.signing_keys.retire(kid)
     _audit("key-retired", kid=kid)
-    return _json({"keys": state.signing_keys.list()})
+    return _all_keys()
 
 
 @bp.post("/keys/<kid>/revoke")
 def revoke_key(kid: str) -> Response:
-    """Revoke a signing key: it leaves the JWKS at once and its private key is deleted."""
+    """Revoke a signing or token key: unpublished at once, its private key deleted."""
     state = runtime()
-    state.signing_keys.revoke(kid)
+    if _is_token_key(kid):
+        state.token_keys.revoke(kid)
+    else:
+        state.signing_keys.revoke(kid)
     _audit("key-revoked", kid=kid)
-    return _json({"keys": state.signing_keys.list()})
+    return _all_keys()

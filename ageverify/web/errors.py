@@ -39,6 +39,10 @@ def error_response(error: AgeVerifyError) -> Response:
     response.headers["Cache-Control"] = "no-store"
     if error.code == "unauthorized":
         response.headers["WWW-Authenticate"] = 'Bearer realm="ageverify-admin"'
+    elif error.status == 401:
+        # Every other 401 refuses a token request's credential presentation;
+        # RFC 9110 section 15.5.2 wants the scheme that would be accepted.
+        response.headers["WWW-Authenticate"] = "AgeCredential"
     return response
 
 

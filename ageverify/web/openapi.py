@@ -14,7 +14,9 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 
 from ageverify.errors import CODES
+from ageverify.formats import privacypass
 from ageverify.formats.attestation import METHODS
+from ageverify.issuer.tokens import NONCE_LIFETIME, NONCE_PATH, TOKEN_REQUEST_PATH
 
 bp = Blueprint("openapi", __name__)
 
@@ -59,6 +61,35 @@ _VERIFICATION_CODES = (
     "requirement-not-met",
     "unavailable",
 )
+# A token request's presentation: refused with its own code, answered with 401
+# (see ageverify.errors.UnauthorizedError).
+_TOKEN_AUTHORIZATION_CODES = (
+    *_TOKEN,
+    "presentation-malformed",
+    "presentation-too-large",
+    *(code for code in CODES if code.startswith(("credential-", "disclosure-", "key-binding-"))),
+    "digest-duplicate",
+    "sd-hash-mismatch",
+    "requirement-not-disclosed",
+    "nonce-unknown",
+    "nonce-expired",
+    "nonce-reused",
+)
+_TOKEN_REQUEST_CODES = (
+    "unsupported-media-type",
+    "payload-too-large",
+    "privacypass-malformed",
+    "privacypass-unsupported-token-type",
+    "privacypass-bad-token-key",
+    "blind-rsa-blinded-message-range",
+    "blind-rsa-signing-failure",
+    "token-authorization-missing",
+    "token-authorization-malformed",
+    "requirement-not-met",
+    "token-quota-exceeded",
+    "token-keys-unavailable",
+    "unavailable",
+)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -80,10 +111,19 @@ def _operation(
     cache: str = "no-store",
     admin: bool = False,
     parameters: tuple[str, ...] = (),
+    unauthorized: tuple[str, ...] = (),
+    security: str | None = None,
+    ok_content: dict[str, Any] | None = None,
+    body_content: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One operation: its success response and an error response per status.
 
-    ``ok`` is (status, description, schema or None for a text body).
+    ``ok`` is (status, description, schema or None for a text body);
+    ``ok_content`` and ``body_content`` replace the JSON content of the
+    success response and the request body (binary media types).
+    ``unauthorized`` are codes this operation answers with 401 instead of
+    their own status; they are listed in ``x-unauthorized-codes`` too.
+    ``security`` names the security scheme of a non-admin operation.
     """
     status, ok_description, schema = ok
     success: dict[str, Any] = {
@@ -93,13 +133,16 @@ def _operation(
             "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"},
         },
     }
-    success["content"] = (
-        _json(schema) if schema is not None else {"text/plain": {"schema": {"type": "string"}}}
-    )
+    if ok_content is not None:
+        success["content"] = ok_content
+    else:
+        success["content"] = (
+            _json(schema) if schema is not None else {"text/plain": {"schema": {"type": "string"}}}
+        )
     responses: dict[str, Any] = {status: success}
     by_status: dict[int, list[str]] = defaultdict(list)
-    for code in dict.fromkeys((*errors, *(_ADMIN if admin else ()), *_ALWAYS)):
-        by_status[CODES[code][0]].append(code)
+    for code in dict.fromkeys((*errors, *unauthorized, *(_ADMIN if admin else ()), *_ALWAYS)):
+        by_status[401 if code in unauthorized else CODES[code][0]].append(code)
     for error_status, codes in sorted(by_status.items()):
         responses[str(error_status)] = {
             "description": "; ".join(f"`{code}`: {CODES[code][1]}" for code in codes),
@@ -122,8 +165,14 @@ def _operation(
         operation["description"] = description
     if body is not None:
         operation["requestBody"] = {"required": True, "content": _json(_ref(body))}
+    if body_content is not None:
+        operation["requestBody"] = {"required": True, "content": body_content}
+    if unauthorized:
+        operation["x-unauthorized-codes"] = sorted(unauthorized)
     if admin:
         operation["security"] = [{"adminToken": []}]
+    elif security is not None:
+        operation["security"] = [{security: []}]
     if parameters:
         operation["parameters"] = [{"$ref": f"#/components/parameters/{p}"} for p in parameters]
     return operation
@@ -196,6 +245,76 @@ def _paths() -> dict[str, Any]:
                 ),
             )
         },
+        privacypass.DIRECTORY_PATH: {
+            "get": _operation(
+                "Privacy Pass issuer directory (RFC 9578 section 4): token keys.",
+                tag="privacy-pass",
+                ok=("200", "The issuer directory.", None),
+                ok_content={
+                    privacypass.MEDIA_TYPE_ISSUER_DIRECTORY: {"schema": _ref("IssuerDirectory")}
+                },
+                errors=("token-keys-unavailable",),
+                cache=public,
+                description=(
+                    "One RSA-2048 key (token type 2) per age threshold per epoch, published "
+                    "ahead with not-before = the epoch start and kept one epoch after its own. "
+                    "The discovery document's privacy_pass.token_keys says which threshold "
+                    "each key id stands for. Send If-None-Match with the ETag to revalidate."
+                ),
+            )
+        },
+        NONCE_PATH: {
+            "post": _operation(
+                "A single-use nonce for the presentation that authorises a token request.",
+                tag="privacy-pass",
+                ok=("200", "The nonce and how long it can be answered.", _ref("IssuerNonce")),
+                errors=_BODY,
+                description=(
+                    "Send no body (or an empty JSON object). The nonce is stored, so any "
+                    "instance of the issuer accepts it, once, within expires_in seconds."
+                ),
+            )
+        },
+        TOKEN_REQUEST_PATH: {
+            "post": _operation(
+                "Blind-sign a Privacy Pass token request (RFC 9578 section 6, token type 2).",
+                tag="privacy-pass",
+                ok=("200", "The TokenResponse: the blind signature.", None),
+                ok_content={
+                    privacypass.MEDIA_TYPE_TOKEN_RESPONSE: {
+                        "schema": {
+                            "type": "string",
+                            "contentMediaType": privacypass.MEDIA_TYPE_TOKEN_RESPONSE,
+                            "description": "256 bytes: the blind signature.",
+                        }
+                    }
+                },
+                body_content={
+                    privacypass.MEDIA_TYPE_TOKEN_REQUEST: {
+                        "schema": {
+                            "type": "string",
+                            "contentMediaType": privacypass.MEDIA_TYPE_TOKEN_REQUEST,
+                            "description": "259 bytes: token_type 0x0002, the truncated token "
+                            "key id, the 256-byte blinded message.",
+                        }
+                    }
+                },
+                errors=_TOKEN_REQUEST_CODES,
+                unauthorized=_TOKEN_AUTHORIZATION_CODES,
+                security="ageCredential",
+                description=(
+                    'Authorised by `Authorization: AgeCredential presentation="<SD-JWT+KB>"`: '
+                    "a presentation of an age credential of this issuer, with this issuer's URL "
+                    "as audience, answering a nonce from the nonce endpoint and disclosing "
+                    "age_over_<threshold> = true for the threshold of the requested key. A "
+                    "presentation that does not verify is answered with 401 and its own code "
+                    "(listed in x-unauthorized-codes); a false age fact with 403. Each "
+                    "credential obtains at most AGEVERIFY_TOKEN_DAILY_QUOTA tokens per UTC day "
+                    "(429 beyond). The issuer learns the threshold and the epoch, never the "
+                    "token: the message it signs is blinded."
+                ),
+            )
+        },
         "/v1/admin/verifiers": {
             "get": _operation(
                 "List registered verifiers.",
@@ -265,7 +384,8 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/admin/keys": {
             "get": _operation(
-                "List credential signing keys with their epochs and status.",
+                "List credential signing keys and Privacy Pass token keys with their "
+                "epochs and status.",
                 tag="admin",
                 admin=True,
                 ok=("200", "Signing key metadata (public only).", _ref("SigningKeyList")),
@@ -273,16 +393,21 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/admin/keys/generate-ahead": {
             "post": _operation(
-                "Make sure the current and the coming epochs have a signing key.",
+                "Make sure the current and the coming epochs have a signing key and a "
+                "token key per age threshold.",
                 tag="admin",
                 admin=True,
-                ok=("200", "The kids generated by this call (possibly none).", _ref("Generated")),
+                ok=(
+                    "200",
+                    "The kids and token key ids generated by this call (possibly none).",
+                    _ref("Generated"),
+                ),
             )
         },
         "/v1/admin/keys/{kid}/retire": {
             "post": _operation(
-                "Retire a signing key: it signs no more, and stays published until "
-                "its credentials expire.",
+                "Retire a signing key (kid) or token key (token_key_id): it signs no "
+                "more, and stays published until what it signed expires.",
                 tag="admin",
                 admin=True,
                 parameters=("kid",),
@@ -292,7 +417,8 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/admin/keys/{kid}/revoke": {
             "post": _operation(
-                "Revoke a signing key: removed from the JWKS at once, private key deleted.",
+                "Revoke a signing key (kid) or token key (token_key_id): unpublished "
+                "at once, private key deleted.",
                 tag="admin",
                 admin=True,
                 parameters=("kid",),
@@ -399,6 +525,7 @@ def _schemas(thresholds: list[int], max_batch: int, methods: list[str]) -> dict[
                 "epoch_seconds": {"type": "integer"},
                 "max_batch": {"type": "integer"},
                 "vct": string,
+                "privacy_pass": _ref("PrivacyPass"),
             },
         },
         "JwtVcIssuerMetadata": {
@@ -511,15 +638,92 @@ def _schemas(thresholds: list[int], max_batch: int, methods: list[str]) -> dict[
                 "verify_until": {"type": "integer"},
             },
         },
+        "TokenKey": {
+            "type": "object",
+            "required": ["token_key_id", "threshold", "status"],
+            "properties": {
+                "token_key_id": {**string, "description": "Unpadded base64url key id."},
+                "truncated_token_key_id": {"type": "integer", "minimum": 0, "maximum": 255},
+                "token_type": {"const": privacypass.TOKEN_TYPE_BLIND_RSA},
+                "threshold": {"type": "integer"},
+                "status": {"enum": ["active", "retired", "revoked"]},
+                "epoch_start": {"type": "integer"},
+                "not_before": {"type": "integer"},
+                "not_after": {"type": "integer"},
+                "published_until": {"type": "integer"},
+            },
+        },
         "SigningKeyList": {
             "type": "object",
             "required": ["keys"],
-            "properties": {"keys": {"type": "array", "items": _ref("SigningKey")}},
+            "properties": {
+                "keys": {"type": "array", "items": _ref("SigningKey")},
+                "token_keys": {"type": "array", "items": _ref("TokenKey")},
+            },
         },
         "Generated": {
             "type": "object",
             "required": ["generated"],
-            "properties": {"generated": {"type": "array", "items": string}},
+            "properties": {
+                "generated": {"type": "array", "items": string},
+                "token_keys": {"type": "array", "items": string},
+            },
+        },
+        "IssuerDirectory": {
+            "type": "object",
+            "required": ["issuer-request-uri", "token-keys"],
+            "properties": {
+                "issuer-request-uri": string,
+                "token-keys": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["token-type", "token-key"],
+                        "properties": {
+                            "token-type": {"const": privacypass.TOKEN_TYPE_BLIND_RSA},
+                            "token-key": {
+                                **string,
+                                "description": "Padded base64url RSASSA-PSS SPKI (DER).",
+                            },
+                            "not-before": {"type": "integer"},
+                        },
+                    },
+                },
+            },
+        },
+        "IssuerNonce": {
+            "type": "object",
+            "required": ["nonce", "expires_in"],
+            "properties": {
+                "nonce": string,
+                "expires_in": {"type": "integer", "const": NONCE_LIFETIME},
+            },
+        },
+        "PrivacyPass": {
+            "type": "object",
+            "required": ["directory", "token_request", "nonce", "issuer_name", "token_keys"],
+            "properties": {
+                "directory": string,
+                "token_request": string,
+                "nonce": string,
+                "issuer_name": {
+                    **string,
+                    "description": "The issuer_name of TokenChallenges: host[:port].",
+                },
+                "token_keys": {
+                    "type": "object",
+                    "description": "Unpadded base64url token_key_id -> its age threshold "
+                    "and not_before.",
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["threshold", "not_before"],
+                        "properties": {
+                            "threshold": {"type": "integer"},
+                            "not_before": {"type": "integer"},
+                        },
+                    },
+                },
+            },
         },
         "Health": {
             "type": "object",
@@ -577,7 +781,13 @@ def document(
                     "type": "http",
                     "scheme": "bearer",
                     "description": "An admin token from `ageverify admin-tokens create NAME`.",
-                }
+                },
+                "ageCredential": {
+                    "type": "http",
+                    "scheme": "AgeCredential",
+                    "description": 'Authorization: AgeCredential presentation="<SD-JWT+KB>", '
+                    "a presentation of an age credential of this issuer addressed to it.",
+                },
             },
         },
     }

@@ -23,6 +23,7 @@ from ageverify.crypto.keystore import FileKeyStore
 from ageverify.formats import jose
 from ageverify.issuer.keys import SigningKeys
 from ageverify.issuer.service import Issuer
+from ageverify.issuer.tokens import TokenIssuer, TokenKeys
 from ageverify.storage.db import create_schema, make_engine, session_factory
 from ageverify.storage.models import IssuanceCount
 
@@ -81,7 +82,7 @@ class RequestCounts:
 
 @dataclass
 class Runtime:
-    """Settings, database, signing keys and the issuing service of one process."""
+    """Settings, database, keys and the issuing services of one process."""
 
     settings: Settings
     engine: Engine
@@ -89,6 +90,8 @@ class Runtime:
     signing_keys: SigningKeys
     issuer: Issuer
     clock: Clock
+    token_keys: TokenKeys
+    tokens: TokenIssuer
     verification_keys: VerificationKeys = field(default_factory=VerificationKeys)
     request_counts: RequestCounts = field(default_factory=RequestCounts)
 
@@ -118,7 +121,7 @@ class Runtime:
 
 
 def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
-    """Build the runtime for ``settings``: engine, schema, key store, signing keys, issuer.
+    """Build the runtime for ``settings``: engine, schema, key store, keys and issuing services.
 
     ``clock`` (default ``time.time``) is the one source of "now" for every part.
     """
@@ -131,6 +134,13 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     keystore = FileKeyStore(settings.keys_dir, settings.passphrase_bytes)
     signing_keys = SigningKeys(sessions, keystore, settings, clock)
     issuer = Issuer(settings, sessions, signing_keys, clock=clock)
+    verification_keys = VerificationKeys()
+    token_keys = TokenKeys(sessions, keystore, settings, clock)
+
+    def credential_keys(now: float) -> Callable[[str], jose.PublicKey | None]:
+        return verification_keys.resolver(signing_keys.jwks(now))
+
+    tokens = TokenIssuer(settings, sessions, token_keys, credential_keys, clock=clock)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -138,6 +148,9 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         signing_keys=signing_keys,
         issuer=issuer,
         clock=clock,
+        token_keys=token_keys,
+        tokens=tokens,
+        verification_keys=verification_keys,
     )
 
 

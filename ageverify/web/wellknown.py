@@ -29,8 +29,11 @@ def _public(document: dict[str, Any]) -> Response:
 
 @bp.get("/age-verification")
 def age_verification() -> Response:
-    """The discovery document: issuer, endpoints, thresholds, lifetimes and limits."""
-    return _public(runtime().issuer.metadata())
+    """The discovery document: issuer, endpoints, thresholds, lifetimes, limits, Privacy Pass."""
+    state = runtime()
+    # A new dict: the issuer's metadata may be shared between requests.
+    document = {**state.issuer.metadata(), "privacy_pass": state.tokens.metadata()}
+    return _public(document)
 
 
 @bp.get("/jwt-vc-issuer")

@@ -6,7 +6,7 @@ import os
 import stat
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ageverify.crypto import FileKeyStore
 from ageverify.errors import KeyStoreError
@@ -35,6 +35,14 @@ def test_ed25519_keys_round_trip(store):
     key = ed25519.Ed25519PrivateKey.generate()
     store.save("ed", key)
     assert store.load("ed").public_key() == key.public_key()
+
+
+def test_rsa_token_keys_round_trip(store):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    store.save("pp-token", key)
+    loaded = store.load("pp-token")
+    assert isinstance(loaded, rsa.RSAPrivateKey)
+    assert loaded.private_numbers() == key.private_numbers()
 
 
 def test_files_are_0600_in_a_0700_directory(store):
