@@ -10,15 +10,19 @@ registers it.
 ``ageverify demo`` runs against a development instance through the HTTP API
 in-process (Flask's test client): attest, issue a batch, present to two
 platforms, verify, a replay refused, and a 15-year-old refused by an 18+
-platform but accepted by a 13-17 one.
+platform but accepted by a 13-17 one; then the unlinkable mode (Privacy Pass,
+RFC 9577 and RFC 9578 token type 2): a platform's ``PrivateToken`` challenge,
+the wallet's blind-signed token, a replay refused, and no 18+ token for the
+15-year-old.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,6 +167,10 @@ class _InProcessHTTP:
         response = self._client.post(self._path(url), data=body, content_type="application/json")
         return response.status_code, bytes(response.data)
 
+    def post_request(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        response = self._client.post(self._path(url), data=body, headers=dict(headers))
+        return response.status_code, bytes(response.data)
+
 
 def _find_instance(instance_path: Path | None) -> Path | None:
     """The development instance to use, or None for a temporary one."""
@@ -205,7 +213,7 @@ def _story(echo: Echo, instance: Path, *, temporary: bool) -> None:
     import json
 
     from ageverify import create_app
-    from ageverify.sdk import Holder, Verifier
+    from ageverify.sdk import Holder, TokenVerifier, Verifier
 
     app = create_app({"env": "development", "instance_path": instance, "log_level": "WARNING"})
     state = app.extensions["ageverify"]
@@ -242,7 +250,7 @@ def _story(echo: Echo, instance: Path, *, temporary: bool) -> None:
         echo(f"   age_over = {json.dumps(claims['age_over'])}\n")
 
         echo("2. Issue a batch")
-        wallet = Holder(fetch=http.fetch, post=http.post)
+        wallet = Holder(fetch=http.fetch, post=http.post, post_request=http.post_request)
         credentials = wallet.request_credentials(issuer, attestation, count=10)
         payload = jwt.decode(credentials[0].split("~")[0], options={"verify_signature": False})
         echo("   The wallet makes 10 key pairs and sends their public keys with the attestation")
@@ -289,7 +297,7 @@ def _story(echo: Echo, instance: Path, *, temporary: bool) -> None:
         echo(f"   The same presentation sent to {audience} again: refused with '{code}'.\n")
 
         echo("6. A 15-year-old")
-        teen = Holder(fetch=http.fetch, post=http.post)
+        teen = Holder(fetch=http.fetch, post=http.post, post_request=http.post_request)
         teen_attestation = verifier.attest(issuer=issuer, age_over=age_facts(15, thresholds))
         teen.request_credentials(issuer, teen_attestation, count=10)
         echo("   The demo verifier attests age 15; the teen's wallet gets its own batch of 10.")
@@ -305,9 +313,43 @@ def _story(echo: Echo, instance: Path, *, temporary: bool) -> None:
         presentation = teen.present(room_audience, nonce, min_age=13, max_age=17)
         proof = room.verify(presentation, nonce=nonce, min_age=13, max_age=17)
         echo(f"   {room_audience} asks for 13 to 17: accepted, facts {json.dumps(proof.facts)}.\n")
+
+        echo("7. Unlinkable mode: a Privacy Pass challenge")
+        origin = "video.example"
+        site = f"https://{origin}"
+        # The platform reads the issuer's token keys from discovery once, then verifies offline.
+        gate = TokenVerifier.from_issuer(issuer, origin_info=(origin,), fetch=http.fetch)
+        www_authenticate = gate.challenge(18)
+        echo(f"   {site} uses Privacy Pass (RFC 9577, RFC 9578 token type 2). From the issuer's")
+        echo("   discovery it builds a challenge for 18+, valid for its own name only:")
+        echo(f"   WWW-Authenticate: {_abbreviate(www_authenticate)}\n")
+
+        echo("8. The wallet answers")
+        authorization = wallet.answer(www_authenticate, origin=origin)
+        echo("   The wallet proves to the issuer that it holds an 18+ credential and gets a token")
+        echo("   blind-signed: the issuer sees neither the token nor the challenge, so it cannot")
+        echo(f"   link the token to {site}, which will verify it offline.")
+        echo(f"   Authorization: {_abbreviate(authorization)}\n")
+
+        echo("9. The platform verifies offline")
+        token_proof = gate.verify(authorization, threshold=18)
+        echo(f"   {site}: accepted, facts {json.dumps(token_proof.facts)}.")
+        code = refusal(lambda: gate.verify(authorization, threshold=18))
+        echo(f"   The same token sent to {site} again: refused with '{code}'.\n")
+
+        echo("10. No 18+ token for the 15-year-old")
+        www_authenticate = gate.challenge(18)
+        code = refusal(lambda: teen.answer(www_authenticate, origin=origin))
+        echo("   The teen's wallet asks the issuer for an 18+ token; its credential discloses")
+        echo(f"   age_over_18 = false, and the issuer refuses with '{code}'.\n")
         echo("Done. Every step above went through the issuer's HTTP API and the SDK.")
     finally:
         state.close()
+
+
+def _abbreviate(header: str) -> str:
+    """``header`` with each quoted value cut to its first 12 characters, for display."""
+    return re.sub(r'"([^"]{12})[^"]+"', r'"\1..."', header)
 
 
 def _day(timestamp: float) -> str:

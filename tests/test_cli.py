@@ -199,13 +199,29 @@ def test_demo_tells_the_whole_story(initialised: CliRunner) -> None:
         "4. Verify",
         "5. Replay refused",
         "6. A 15-year-old",
+        "7. Unlinkable mode: a Privacy Pass challenge",
+        "8. The wallet answers",
+        "9. The platform verifies offline",
+        "10. No 18+ token for the 15-year-old",
     ):
         assert step in out
+    assert out.index("6. A 15-year-old") < out.index("7. Unlinkable mode") < out.index("Done.")
     assert "DEMO — not a real age check" in out
     assert "refused with 'nonce-reused'" in out
     assert "refused with 'requirement-not-met'" in out
     assert 'accepted, facts {"age_over_13": true, "age_over_18": false}' in out
     assert "the instance in" in out
+
+
+def test_demo_tells_the_unlinkable_mode(initialised: CliRunner) -> None:
+    result = initialised.invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.output
+    unlinkable = result.stdout.split("7. Unlinkable mode", 1)[1]
+    assert "WWW-Authenticate: PrivateToken challenge=" in unlinkable
+    assert "Authorization: PrivateToken token=" in unlinkable
+    assert 'https://video.example: accepted, facts {"age_over_18": true}.' in unlinkable
+    assert "again: refused with 'token-replayed'." in unlinkable
+    assert "the issuer refuses with 'requirement-not-met'." in unlinkable
 
 
 def test_demo_without_an_instance_uses_a_temporary_one(tmp_path: Path) -> None:
