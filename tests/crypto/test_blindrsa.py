@@ -176,9 +176,45 @@ def test_blind_rejects_out_of_range_draws_for_r(vector):
     assert blindrsa.blind(vector.public_key, vector.input_msg, rng=rng).inv == vector.inv
 
 
-def test_blind_signer_reproduces_blind_sig(vector):
-    assert blindrsa.BlindSigner(vector.private_key).sign(vector.blinded_msg) == vector.blind_sig
+@pytest.mark.parametrize("backend", ["openssl", "gmpy2"])
+def test_blind_signer_reproduces_blind_sig(vector, backend):
+    signer = blindrsa.BlindSigner(vector.private_key, backend=backend)
+    assert signer.backend == backend
+    assert signer.sign(vector.blinded_msg) == vector.blind_sig
     assert blindrsa.blind_sign(vector.private_key, vector.blinded_msg) == vector.blind_sig
+
+
+def test_openssl_signs_by_default_here(vector):
+    # libcrypto 3 ships with the platform this service runs on; gmpy2 is the
+    # fallback for others, at about half the speed.
+    assert blindrsa.BlindSigner(vector.private_key).backend == "openssl"
+
+
+def test_a_faulty_openssl_result_is_caught_and_withheld(vector):
+    signer = blindrsa.BlindSigner(vector.private_key, backend="openssl")
+    correct = signer._openssl
+
+    def faulty(message: bytes) -> bytes:
+        result = bytearray(correct(message))
+        result[-1] ^= 1
+        return bytes(result)
+
+    signer._openssl = faulty
+    with pytest.raises(AgeVerifyError) as caught:
+        signer.sign(vector.blinded_msg)
+    assert caught.value.code == "blind-rsa-signing-failure"
+
+
+def test_a_libcrypto_failure_is_a_signing_failure(vector):
+    signer = blindrsa.BlindSigner(vector.private_key, backend="openssl")
+
+    def refuses(message: bytes) -> bytes:
+        raise RuntimeError("libcrypto refused the RSA private operation")
+
+    signer._openssl = refuses
+    with pytest.raises(AgeVerifyError) as caught:
+        signer.sign(vector.blinded_msg)
+    assert caught.value.code == "blind-rsa-signing-failure"
 
 
 def test_finalize_reproduces_sig(vector):
@@ -250,14 +286,14 @@ def test_a_faulty_crt_half_is_caught_and_withheld(monkeypatch, vector, faulty_pr
 
     monkeypatch.setattr(blindrsa, "powmod_sec", faulty)
     with pytest.raises(AgeVerifyError) as caught:
-        blindrsa.BlindSigner(vector.private_key).sign(vector.blinded_msg)
+        blindrsa.BlindSigner(vector.private_key, backend="gmpy2").sign(vector.blinded_msg)
     assert caught.value.code == "blind-rsa-signing-failure"
     assert caught.value.status == 500
     assert vector.blind_sig.hex()[:32] not in str(caught.value)
 
 
 def test_the_signer_output_does_not_depend_on_its_blinding(vector):
-    signer = blindrsa.BlindSigner(vector.private_key)
+    signer = blindrsa.BlindSigner(vector.private_key, backend="gmpy2")
     assert {signer.sign(vector.blinded_msg) for _ in range(3)} == {vector.blind_sig}
 
 
@@ -379,3 +415,15 @@ def test_cryptography_refuses_what_verify_refuses(key_2048, signer_2048):
     sig[-1] ^= 1
     with pytest.raises(InvalidSignature):
         public_key.verify(bytes(sig), b"message", INDEPENDENT_PSS, hashes.SHA384())
+
+
+def test_openssl_signer_serves_many_threads(key_2048, signer_2048):
+    from concurrent.futures import ThreadPoolExecutor
+
+    public_key = key_2048.public_key()
+    requests = [blindrsa.blind(public_key, f"token {i}".encode()) for i in range(16)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda blinded: signer_2048.sign(blinded.blinded_msg), requests))
+    for i, (blinded, answer) in enumerate(zip(requests, answers, strict=True)):
+        sig = blindrsa.finalize(public_key, f"token {i}".encode(), answer, blinded.inv)
+        blindrsa.verify(public_key, f"token {i}".encode(), sig)
