@@ -40,6 +40,7 @@ demo: $(BIN)/ageverify
 bench: $(BIN)/ageverify
 	$(BIN)/python -m benchmarks.credentials
 	$(BIN)/python -m benchmarks.blindrsa
+	$(BIN)/python -m benchmarks.merkle
 
 lint: $(BIN)/ageverify
 	$(BIN)/ruff check ageverify tests benchmarks

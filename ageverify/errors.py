@@ -220,6 +220,43 @@ CODES: dict[str, tuple[int, str]] = {
         400,
         "The WWW-Authenticate header offers no PrivateToken challenge this wallet can answer.",
     ),
+    # Transparency log encodings (ageverify.translog: C2SP signed-note,
+    # tlog-checkpoint, tlog-tiles). They arise mostly in an auditor reading what
+    # a log served; a server parsing a tile path answers 404 for a path that
+    # names no resource.
+    "note-malformed": (
+        400,
+        "The signed note is not well-formed (C2SP signed-note): text, blank line, signature lines.",
+    ),
+    "note-key-invalid": (
+        400,
+        "The note key is not a valid Ed25519 verifier key name+keyid+base64, or its name is bad.",
+    ),
+    "note-unverified": (403, "No signature on the note is by a known key."),
+    "note-bad-signature": (403, "A signature on the note by a known key does not verify."),
+    "checkpoint-malformed": (
+        400,
+        "The note text is not a C2SP checkpoint: origin, tree size, root hash, extension lines.",
+    ),
+    "checkpoint-wrong-origin": (403, "The checkpoint is for another log origin."),
+    "tile-path-invalid": (404, "The path is not a canonical tlog-tiles tile or entry bundle path."),
+    "tile-malformed": (400, "The hash tile is not the expected number of 32-byte hashes."),
+    "entry-bundle-malformed": (
+        400,
+        "The entry bundle is not the expected number of uint16 length-prefixed entries.",
+    ),
+    # Transparency log Merkle proofs (ageverify.translog.merkle, RFC 9162).
+    # Every failed check of a proof carries the one code of its proof kind,
+    # whatever the defect, so callers branch on the kind and not on the detail.
+    "log-inclusion-invalid": (
+        400,
+        "The inclusion proof does not prove the entry is in the log at that size and root.",
+    ),
+    "log-consistency-invalid": (
+        400,
+        "The consistency proof does not prove the newer log extends the older one.",
+    ),
+    "log-range-invalid": (400, "The leaf index or tree sizes asked for are outside the log."),
 }
 
 
@@ -272,3 +309,7 @@ class ConfigurationError(Exception):
 
 class KeyStoreError(Exception):
     """A key file is missing, unreadable, or readable by others."""
+
+
+class LogProofError(AgeVerifyError):
+    """A transparency log proof did not verify, or was asked for outside the log."""

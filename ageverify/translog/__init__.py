@@ -1,0 +1,1 @@
+"""The transparency log: Merkle tree, signed notes and checkpoints, tiles."""
