@@ -91,10 +91,11 @@ def configure_storage(settings: Settings, clock: Callable[[], float] | None) -> 
 def configure_keys(state: Runtime) -> None:
     """Make sure a key can sign credentials for the current epoch.
 
-    Production refuses to start without one; development generates the keys
-    it lacks, credential signing and Privacy Pass token keys, as ``ageverify
-    keys generate-ahead`` would. Without token keys the issuer still starts
-    (credentials do not need them) and says so: token requests then fail.
+    Production refuses to start without one, or without the transparency log
+    key; development generates the keys it lacks, the log key, credential
+    signing and Privacy Pass token keys, as ``ageverify init`` would. Without
+    token keys the issuer still starts (credentials do not need them) and
+    says so: token requests then fail.
     """
     from ageverify.errors import AgeVerifyError, ConfigurationError, KeyStoreError
 
@@ -102,6 +103,8 @@ def configure_keys(state: Runtime) -> None:
     now = state.clock()
     try:
         if settings.development:
+            if state.log.ensure_key():
+                log.warning("development: generated the transparency log key")
             generated = state.signing_keys.generate_ahead(now)
             if generated:
                 log.warning("development: generated %d signing key(s)", len(generated))
@@ -128,13 +131,32 @@ def configure_keys(state: Runtime) -> None:
     except KeyStoreError as error:
         state.close()
         raise ConfigurationError(f"ageverify cannot start: {error}") from None
+    try:
+        # Loads the log key: without it no key change could be logged.
+        state.log.signer()
+    except KeyStoreError as error:
+        state.close()
+        raise ConfigurationError(
+            f"ageverify cannot start: no transparency log key ({error}).\n"
+            "Run `ageverify init` (with the same AGEVERIFY_* settings) to create it; "
+            "if the log already has entries, restore its key file from backup."
+        ) from None
 
 
 def configure_blueprints(app: Flask) -> None:
     """Register one blueprint per area of the HTTP API."""
-    from ageverify.web import admin, issuance, openapi, ops, privacypass, verification, wellknown
+    from ageverify.web import (
+        admin,
+        issuance,
+        openapi,
+        ops,
+        privacypass,
+        translog,
+        verification,
+        wellknown,
+    )
 
-    for module in (wellknown, issuance, verification, privacypass, admin, ops, openapi):
+    for module in (wellknown, issuance, verification, privacypass, translog, admin, ops, openapi):
         app.register_blueprint(module.bp)
 
 

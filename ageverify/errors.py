@@ -257,6 +257,12 @@ CODES: dict[str, tuple[int, str]] = {
         "The consistency proof does not prove the newer log extends the older one.",
     ),
     "log-range-invalid": (400, "The leaf index or tree sizes asked for are outside the log."),
+    # Serving the issuer's own transparency log (ageverify.translog.log).
+    "log-tile-not-found": (
+        404,
+        "The log has no such tile or entry bundle yet: no signed checkpoint covers it.",
+    ),
+    "log-unavailable": (503, "The transparency log has no signed checkpoint to serve yet."),
 }
 
 

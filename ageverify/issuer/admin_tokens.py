@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from ageverify.errors import AgeVerifyError
 from ageverify.storage.models import AdminToken
+from ageverify.translog import events
+from ageverify.translog.log import record
 
 TOKEN_PREFIX = "avat_"  # noqa: S105 - a public marker, not a secret
 _TOKEN = re.compile(r"avat_([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{43})")
@@ -48,20 +50,19 @@ class AdminTokenRecord:
 
 
 def create_token(session: Session, name: str, *, now: float | None = None) -> str:
-    """Create an admin token called ``name`` and return it; it cannot be shown again."""
+    """Create an admin token called ``name`` and return it; it cannot be shown again.
+
+    Its creation (id and name) is appended to the transparency log.
+    """
     if not isinstance(name, str) or not name.strip() or len(name) > 255:
         raise AgeVerifyError("invalid-request", "A token needs a name of 1 to 255 characters.")
     token_id = secrets.token_urlsafe(12)  # 16 characters
     secret = secrets.token_urlsafe(32)  # 43 characters, 256 bits
-    session.add(
-        AdminToken(
-            id=token_id,
-            name=name,
-            secret_hash=_hash(secret),
-            created_at=int(time.time() if now is None else now),
-        )
-    )
+    now = time.time() if now is None else now
+    session.add(AdminToken(id=token_id, name=name, secret_hash=_hash(secret), created_at=int(now)))
     session.flush()
+    # Logged by id and name: neither the secret nor its hash leaves this table.
+    record(session, events.admin_token_created(token_id=token_id, name=name, time=now))
     return f"{TOKEN_PREFIX}{token_id}.{secret}"
 
 

@@ -30,6 +30,8 @@ from ageverify.errors import AgeVerifyError, IssuanceError
 from ageverify.formats.jose import public_jwk, thumbprint
 from ageverify.storage.db import CompiledStatement, transaction
 from ageverify.storage.models import SigningKey
+from ageverify.translog import events
+from ageverify.translog.log import covered_size_query, record
 
 SIGNING_ALG = "ES256"
 
@@ -106,16 +108,27 @@ class SigningKeys:
                     kid = thumbprint(public)
                     self._keystore.save(kid, private_key)
                     created.append(kid)
-                    session.add(
-                        SigningKey(
+                    row = SigningKey(
+                        kid=kid,
+                        epoch_start=start,
+                        epoch_end=start + self._epoch,
+                        verify_until=start + self._epoch + self._lifetime,
+                        status="active",
+                        public_jwk=public,
+                        created_at=int(now),
+                    )
+                    session.add(row)
+                    # Logged in this transaction: the key and its entry commit together.
+                    row.log_index = record(
+                        session,
+                        events.credential_key_published(
                             kid=kid,
-                            epoch_start=start,
-                            epoch_end=start + self._epoch,
-                            verify_until=start + self._epoch + self._lifetime,
-                            status="active",
-                            public_jwk=public,
-                            created_at=int(now),
-                        )
+                            jwk=public,
+                            epoch_start=row.epoch_start,
+                            epoch_end=row.epoch_end,
+                            verify_until=row.verify_until,
+                            time=now,
+                        ),
                     )
         except BaseException:
             for kid in created:
@@ -163,6 +176,7 @@ class SigningKeys:
             if row.status == "active":
                 row.status = "retired"
                 row.retired_at = int(now)
+                record(session, events.credential_key_retired(kid=kid, time=now))
             return _describe(row)
 
     def revoke(self, kid: str, now: float | None = None) -> dict[str, Any]:
@@ -176,6 +190,7 @@ class SigningKeys:
             if row.status != "revoked":
                 row.status = "revoked"
                 row.revoked_at = int(now)
+                record(session, events.credential_key_revoked(kid=kid, time=now))
             description = _describe(row)
         # Only after the commit: a failed commit must not leave an active key
         # without its private half.
@@ -187,6 +202,9 @@ class SigningKeys:
     def jwks(self, now: float | None = None) -> dict[str, builtins.list[dict[str, str]]]:
         """The JWKS platforms verify with: every unrevoked key not yet past ``verify_until``.
 
+        Only keys whose ``credential-key-published`` entry a signed checkpoint
+        of the transparency log covers are listed.
+
         Includes keys generated for coming epochs, so caches hold them before
         they sign. Each JWK carries ``kid``, ``alg`` ES256 and ``use`` sig.
         """
@@ -194,7 +212,12 @@ class SigningKeys:
         with self._sessions() as session:
             rows = session.scalars(
                 select(SigningKey)
-                .where(SigningKey.status != "revoked", SigningKey.verify_until > now)
+                .where(
+                    SigningKey.status != "revoked",
+                    SigningKey.verify_until > now,
+                    # Served only once a signed checkpoint covers its log entry.
+                    SigningKey.log_index < covered_size_query(),
+                )
                 .order_by(SigningKey.epoch_start, SigningKey.kid)
             ).all()
             return {

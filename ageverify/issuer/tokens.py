@@ -57,6 +57,8 @@ from ageverify.formats import jose, privacypass, sdjwt
 from ageverify.formats.jose import PublicKey
 from ageverify.storage.db import transaction
 from ageverify.storage.models import Base, IssuerNonce, TokenKey, TokenQuota
+from ageverify.translog import events
+from ageverify.translog.log import covered_size_query, record
 
 log = logging.getLogger("ageverify.tokens")
 
@@ -215,20 +217,31 @@ class TokenKeys:
                     self._keystore.save(KEY_NAME_PREFIX + token_key_id, private_key)
                     created.append(token_key_id)
                     taken.add(key_id[-1])
-                    session.add(
-                        TokenKey(
+                    row = TokenKey(
+                        token_key_id=token_key_id,
+                        truncated=key_id[-1],
+                        threshold=threshold,
+                        epoch_start=start,
+                        not_before=start,
+                        not_after=start + self._epoch,
+                        status="active",
+                        spki=jose.b64url_encode(
+                            privacypass.encode_pss_spki(private_key.public_key())
+                        ),
+                        created_at=int(now),
+                    )
+                    session.add(row)
+                    # Logged in this transaction: the key and its entry commit together.
+                    row.log_index = record(
+                        session,
+                        events.token_key_published(
                             token_key_id=token_key_id,
-                            truncated=key_id[-1],
+                            token_key=row.spki,
                             threshold=threshold,
-                            epoch_start=start,
-                            not_before=start,
-                            not_after=start + self._epoch,
-                            status="active",
-                            spki=jose.b64url_encode(
-                                privacypass.encode_pss_spki(private_key.public_key())
-                            ),
-                            created_at=int(now),
-                        )
+                            not_before=row.not_before,
+                            not_after=row.not_after,
+                            time=now,
+                        ),
                     )
         except BaseException:
             for token_key_id in created:
@@ -283,7 +296,12 @@ class TokenKeys:
         with self._sessions() as session:
             rows = session.scalars(
                 select(TokenKey)
-                .where(TokenKey.status != "revoked", TokenKey.not_after + self._grace > now)
+                .where(
+                    TokenKey.status != "revoked",
+                    TokenKey.not_after + self._grace > now,
+                    # Served only once a signed checkpoint covers its log entry.
+                    TokenKey.log_index < covered_size_query(),
+                )
                 .order_by(TokenKey.not_before, TokenKey.threshold, TokenKey.token_key_id)
             ).all()
 
@@ -323,6 +341,7 @@ class TokenKeys:
             if row.status == "active":
                 row.status = "retired"
                 row.retired_at = int(now)
+                record(session, events.token_key_retired(token_key_id=token_key_id, time=now))
             return self._describe(row)
 
     def revoke(self, token_key_id: str, now: float | None = None) -> dict[str, Any]:
@@ -337,6 +356,7 @@ class TokenKeys:
             if row.status != "revoked":
                 row.status = "revoked"
                 row.revoked_at = int(now)
+                record(session, events.token_key_revoked(token_key_id=token_key_id, time=now))
             description = self._describe(row)
         # Only after the commit: a failed commit must not leave an active key
         # without its private half.

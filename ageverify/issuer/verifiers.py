@@ -3,7 +3,8 @@
 Functions here take an open session (the caller owns the transaction) and
 return plain records, never ORM objects, so views and the command line can
 render them without touching the database again. A verifier key is public:
-a JWK carrying private members is refused outright.
+a JWK carrying private members is refused outright. Every change is
+appended to the transparency log in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from ageverify.errors import AgeVerifyError
 from ageverify.formats.attestation import METHODS
 from ageverify.formats.jose import JWKError, public_jwk, public_key_from_jwk, thumbprint
 from ageverify.storage.models import Verifier, VerifierKey
+from ageverify.translog import events
+from ageverify.translog.log import record
 
 # Verifier ids are the `iss` of attestations and kids are compared exactly:
 # visible ASCII only, so two ids can never look alike but differ.
@@ -97,21 +100,20 @@ def add_verifier(
     _check_distinct_material(keys)
     if session.get(Verifier, id) is not None:
         raise AgeVerifyError("conflict", "A verifier with this id is already registered.")
-    session.add(
-        Verifier(
-            id=id,
-            name=name,
-            methods=methods,
-            status="active",
-            created_at=int(time.time() if now is None else now),
-        )
-    )
+    now = time.time() if now is None else now
+    session.add(Verifier(id=id, name=name, methods=methods, status="active", created_at=int(now)))
     session.add_all(keys)
     try:
         session.flush()
     except IntegrityError:
         # Another transaction registered the same id first.
         raise AgeVerifyError("conflict", "A verifier with this id is already registered.") from None
+    record(
+        session,
+        events.verifier_registered(
+            verifier_id=id, name=name, methods=methods, keys=[key.jwk for key in keys], time=now
+        ),
+    )
     return get_verifier(session, id)
 
 
@@ -133,24 +135,49 @@ def get_verifier(session: Session, verifier_id: str) -> VerifierRecord:
     return _record(verifier, keys)
 
 
-def suspend(session: Session, verifier_id: str) -> VerifierRecord:
-    """Stop accepting attestations from ``verifier_id`` (its keys stay registered)."""
-    _get(session, verifier_id).status = "suspended"
-    session.flush()
+def suspend(session: Session, verifier_id: str, *, now: float | None = None) -> VerifierRecord:
+    """Stop accepting attestations from ``verifier_id`` (its keys stay registered).
+
+    ``now`` (default: the current time) dates the log event.
+    """
+    verifier = _get(session, verifier_id)
+    if verifier.status != "suspended":
+        verifier.status = "suspended"
+        session.flush()
+        record(
+            session,
+            events.verifier_suspended(
+                verifier_id=verifier.id, time=time.time() if now is None else now
+            ),
+        )
     return get_verifier(session, verifier_id)
 
 
-def resume(session: Session, verifier_id: str) -> VerifierRecord:
-    """Accept attestations from the suspended verifier ``verifier_id`` again."""
-    _get(session, verifier_id).status = "active"
-    session.flush()
+def resume(session: Session, verifier_id: str, *, now: float | None = None) -> VerifierRecord:
+    """Accept attestations from the suspended verifier ``verifier_id`` again.
+
+    ``now`` (default: the current time) dates the log event.
+    """
+    verifier = _get(session, verifier_id)
+    if verifier.status != "active":
+        verifier.status = "active"
+        session.flush()
+        record(
+            session,
+            events.verifier_resumed(
+                verifier_id=verifier.id, time=time.time() if now is None else now
+            ),
+        )
     return get_verifier(session, verifier_id)
 
 
-def add_key(session: Session, verifier_id: str, jwk: dict[str, Any]) -> VerifierKeyRecord:
+def add_key(
+    session: Session, verifier_id: str, jwk: dict[str, Any], *, now: float | None = None
+) -> VerifierKeyRecord:
     """Register the public key ``jwk`` for ``verifier_id`` (rules as in ``add_verifier``).
 
     Raises ``conflict`` when the verifier already has this kid or this key.
+    ``now`` (default: the current time) dates the log event.
     """
     _get(session, verifier_id)
     row = _key_row(verifier_id, jwk)
@@ -165,13 +192,20 @@ def add_key(session: Session, verifier_id: str, jwk: dict[str, Any]) -> Verifier
         session.flush()
     except IntegrityError:
         raise AgeVerifyError("conflict", "The verifier already has a key with this kid.") from None
+    record(
+        session,
+        events.verifier_key_added(
+            verifier_id=verifier_id, jwk=row.jwk, time=time.time() if now is None else now
+        ),
+    )
     return VerifierKeyRecord(row.kid, row.alg, dict(row.jwk))
 
 
-def remove_key(session: Session, verifier_id: str, kid: str) -> None:
+def remove_key(session: Session, verifier_id: str, kid: str, *, now: float | None = None) -> None:
     """Remove key ``kid`` of ``verifier_id``: attestations signed with it are refused from now on.
 
-    Raises ``unknown-key`` when the verifier has no such key.
+    Raises ``unknown-key`` when the verifier has no such key. ``now``
+    (default: the current time) dates the log event.
     """
     _get(session, verifier_id)
     key = session.get(VerifierKey, (verifier_id, kid)) if isinstance(kid, str) else None
@@ -179,6 +213,12 @@ def remove_key(session: Session, verifier_id: str, kid: str) -> None:
         raise AgeVerifyError("unknown-key")
     session.delete(key)
     session.flush()
+    record(
+        session,
+        events.verifier_key_removed(
+            verifier_id=verifier_id, kid=kid, time=time.time() if now is None else now
+        ),
+    )
 
 
 def _get(session: Session, verifier_id: str) -> Verifier:

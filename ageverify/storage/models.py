@@ -5,8 +5,9 @@ production): portable column types only, JSON through SQLAlchemy's ``JSON``,
 timestamps as integer unix seconds (UTC). Nothing here ever holds a person's
 data or a private key: verifiers and their public keys, attestation ids until
 they expire, public metadata of the signing and token keys, admin token
-hashes, aggregate counts, Privacy Pass nonces until they expire and per-day
-token counts keyed by a hash that names no person.
+hashes, the transparency log (public key events, tree hashes, checkpoints),
+aggregate counts, Privacy Pass nonces until they expire and per-day token
+counts keyed by a hash that names no person.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
+    Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -118,6 +121,9 @@ class SigningKey(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     retired_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # Index of its credential-key-published log entry; served only once a
+    # signed checkpoint covers it.
+    log_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class AdminToken(Base):
@@ -174,6 +180,8 @@ class TokenKey(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     retired_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # Index of its token-key-published log entry (see SigningKey.log_index).
+    log_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class IssuerNonce(Base):
@@ -204,3 +212,40 @@ class TokenQuota(Base):
     credential: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LogEntry(Base):
+    """One entry of the transparency log: the canonical JSON of a key event.
+
+    Entries are only ever appended, in the transaction of the change they
+    record; ``index`` counts from 0 without gaps.
+    """
+
+    __tablename__ = "log_entries"
+
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogNode(Base):
+    """The RFC 9162 hash of a full subtree of the log: ``2**level`` entries from ``index << level``.
+
+    Level 0 holds the leaf hashes. Hash tiles are read from here, and roots
+    and proofs for any size need O(log n) of these rows.
+    """
+
+    __tablename__ = "log_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogCheckpoint(Base):
+    """A signed checkpoint of the log at ``size`` entries: its ``root`` and the signed ``note``."""
+
+    __tablename__ = "log_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)

@@ -426,6 +426,41 @@ def _paths() -> dict[str, Any]:
                 errors=("unknown-key",),
             )
         },
+        "/log/checkpoint": {
+            "get": _operation(
+                "The transparency log's latest signed checkpoint (C2SP tlog-checkpoint).",
+                tag="transparency-log",
+                ok=("200", "A signed note: origin, tree size, base64 root hash.", None),
+                errors=("log-unavailable",),
+                description=(
+                    "Signed with the log key whose verifier key the discovery document "
+                    "names (log.vkey). Every key in the JWKS and the Privacy Pass directory "
+                    "has its published entry covered by this checkpoint."
+                ),
+            )
+        },
+        "/log/tile/{path}": {
+            "get": _operation(
+                "A hash tile <L>/<N>[.p/<W>] or an entry bundle entries/<N>[.p/<W>] "
+                "(C2SP tlog-tiles).",
+                tag="transparency-log",
+                parameters=("path",),
+                ok=("200", "Tile bytes: 32-byte hashes, or uint16-prefixed entries.", None),
+                ok_content={
+                    "application/octet-stream": {
+                        "schema": {"type": "string", "contentMediaType": "application/octet-stream"}
+                    }
+                },
+                errors=("tile-path-invalid", "log-tile-not-found"),
+                cache="public, max-age=31536000, immutable",
+                description=(
+                    "Full tiles and bundles never change and are cacheable as immutable; "
+                    "partial ones (.p/<W>) are sent with Cache-Control: public, max-age=60. "
+                    "Each entry is the canonical JSON of one key event. Only what the latest "
+                    "checkpoint covers is served."
+                ),
+            )
+        },
         "/healthz": {
             "get": _operation(
                 "Liveness: the process answers.",
@@ -526,6 +561,16 @@ def _schemas(thresholds: list[int], max_batch: int, methods: list[str]) -> dict[
                 "max_batch": {"type": "integer"},
                 "vct": string,
                 "privacy_pass": _ref("PrivacyPass"),
+                "log": _ref("TransparencyLog"),
+            },
+        },
+        "TransparencyLog": {
+            "type": "object",
+            "required": ["origin", "vkey", "url"],
+            "properties": {
+                "origin": {**string, "description": "The checkpoints' first line."},
+                "vkey": {**string, "description": "C2SP verifier key name+keyid+base64."},
+                "url": {**string, "description": "The tlog-tiles prefix, ending in /."},
             },
         },
         "JwtVcIssuerMetadata": {
@@ -773,6 +818,13 @@ def document(
                     "name": "kid",
                     "in": "path",
                     "required": True,
+                    "schema": {"type": "string"},
+                },
+                "path": {
+                    "name": "path",
+                    "in": "path",
+                    "required": True,
+                    "description": "The tile path after /log/tile/, slashes included.",
                     "schema": {"type": "string"},
                 },
             },

@@ -26,6 +26,7 @@ from ageverify.issuer.service import Issuer
 from ageverify.issuer.tokens import TokenIssuer, TokenKeys
 from ageverify.storage.db import create_schema, make_engine, session_factory
 from ageverify.storage.models import IssuanceCount
+from ageverify.translog.log import TransparencyLog
 
 Clock = Callable[[], float]
 
@@ -92,6 +93,7 @@ class Runtime:
     clock: Clock
     token_keys: TokenKeys
     tokens: TokenIssuer
+    log: TransparencyLog
     verification_keys: VerificationKeys = field(default_factory=VerificationKeys)
     request_counts: RequestCounts = field(default_factory=RequestCounts)
 
@@ -121,7 +123,7 @@ class Runtime:
 
 
 def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
-    """Build the runtime for ``settings``: engine, schema, key store, keys and issuing services.
+    """Build the runtime for ``settings``: engine, schema, key store, log, keys, issuing services.
 
     ``clock`` (default ``time.time``) is the one source of "now" for every part.
     """
@@ -132,6 +134,9 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     create_schema(engine)
     sessions = session_factory(engine)
     keystore = FileKeyStore(settings.keys_dir, settings.passphrase_bytes)
+    # Every key event of every session goes to the log, in that session's transaction.
+    log = TransparencyLog(sessions, keystore, settings.issuer_url, clock)
+    log.attach(sessions)
     signing_keys = SigningKeys(sessions, keystore, settings, clock)
     issuer = Issuer(settings, sessions, signing_keys, clock=clock)
     verification_keys = VerificationKeys()
@@ -150,6 +155,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         clock=clock,
         token_keys=token_keys,
         tokens=tokens,
+        log=log,
         verification_keys=verification_keys,
     )
 

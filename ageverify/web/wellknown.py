@@ -29,10 +29,14 @@ def _public(document: dict[str, Any]) -> Response:
 
 @bp.get("/age-verification")
 def age_verification() -> Response:
-    """The discovery document: issuer, endpoints, thresholds, lifetimes, limits, Privacy Pass."""
+    """Discovery: issuer, endpoints, thresholds, lifetimes, limits, Privacy Pass, the log."""
     state = runtime()
     # A new dict: the issuer's metadata may be shared between requests.
-    document = {**state.issuer.metadata(), "privacy_pass": state.tokens.metadata()}
+    document = {
+        **state.issuer.metadata(),
+        "privacy_pass": state.tokens.metadata(),
+        "log": state.log.metadata(),
+    }
     return _public(document)
 
 

@@ -27,6 +27,7 @@ from ageverify.crypto import FileKeyStore
 from ageverify.issuer import Issuer, SigningKeys
 from ageverify.issuer.verifiers import add_verifier
 from ageverify.storage import create_schema, make_engine, session_factory, transaction
+from ageverify.translog.log import TransparencyLog
 
 
 class StoppedClock:
@@ -69,13 +70,21 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
+def keystore(settings: Settings) -> FileKeyStore:
+    return FileKeyStore(settings.keys_dir, settings.passphrase_bytes)
 
 
 @pytest.fixture
-def keystore(settings: Settings) -> FileKeyStore:
-    return FileKeyStore(settings.keys_dir, settings.passphrase_bytes)
+def log(engine: Engine, keystore: FileKeyStore, settings: Settings) -> TransparencyLog:
+    """The issuer's transparency log; key changes in ``sessions`` are appended to it."""
+    return TransparencyLog(session_factory(engine), keystore, settings.issuer_url)
+
+
+@pytest.fixture
+def sessions(engine: Engine, log: TransparencyLog) -> sessionmaker[Session]:
+    factory = session_factory(engine)
+    log.attach(factory)
+    return factory
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from ageverify.storage import (
     session_factory,
     transaction,
 )
+from ageverify.translog.log import TransparencyLog
 
 WEEK = 604_800
 
@@ -122,6 +123,7 @@ def test_replay_is_refused_after_a_restart(issuer, clock, settings, keystore, ve
     engine = make_engine(settings.database_url)
     try:
         sessions = session_factory(engine)
+        TransparencyLog(sessions, keystore, settings.issuer_url).attach(sessions)
         restarted = Issuer(
             settings, sessions, SigningKeys(sessions, keystore, settings, clock), clock
         )
@@ -276,6 +278,7 @@ def test_in_memory_database_works_end_to_end(settings, keystore, clock):
     engine = make_engine("sqlite://")
     create_schema(engine)
     sessions = session_factory(engine)
+    TransparencyLog(sessions, keystore, settings.issuer_url).attach(sessions)
 
     with transaction(sessions) as session:
         add_verifier(
