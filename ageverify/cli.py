@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -519,3 +520,117 @@ def demo(instance_path: Path | None) -> None:
     from ageverify.demo import run_demo
 
     run_demo(click.echo, instance_path=instance_path)
+
+
+# --- audit ------------------------------------------------------------------
+
+# Bounds what one response may cost the auditor: the largest tlog-tiles
+# resource, a full entry bundle, is 256 entries of at most 64 KiB.
+_MAX_RESPONSE = 256 * 65_537
+
+
+def _http_fetch(url: str) -> bytes:
+    """GET ``url`` as the SDK fetches (https, or http to loopback; no redirects); return the body.
+
+    Anything but a 200 with a body of bounded size raises ``OSError`` or ``ValueError``.
+    """
+    import urllib.request
+
+    from ageverify.sdk.verifier import is_allowed_url, no_redirect_opener
+
+    if not is_allowed_url(url):
+        raise ValueError("only https URLs, or http to a loopback host, are fetched")
+    request = urllib.request.Request(url, headers={"User-Agent": "ageverify-audit"})  # noqa: S310
+    with no_redirect_opener.open(request, timeout=30) as response:
+        if response.status != 200:
+            raise OSError(f"HTTP status {response.status}")
+        body: bytes = response.read(_MAX_RESPONSE + 1)
+    if len(body) > _MAX_RESPONSE:
+        raise ValueError("response too large")
+    return body
+
+
+@cli.command("audit")
+@click.argument("issuer_url")
+@click.option("--vkey", default=None, help="Pin the log's verifier key (name+keyid+base64).")
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON file with the last checkpoint audited; read if present, then updated.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--max-key-lifetime",
+    type=click.IntRange(1),
+    default=400,
+    show_default=True,
+    help="Policy: the longest a credential key may be valid, in days.",
+)
+@click.option(
+    "--max-token-keys",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Policy: the most live Privacy Pass keys per age threshold (K).",
+)
+def audit_command(
+    issuer_url: str,
+    vkey: str | None,
+    state_path: Path | None,
+    as_json: bool,
+    max_key_lifetime: int,
+    max_token_keys: int,
+) -> None:
+    """Audit the transparency log of the issuer at ISSUER_URL and the keys it serves.
+
+    Checks the checkpoint's signature (against --vkey, else the key recorded
+    in --state, else the discovery document's, trusted on first use),
+    consistency with the checkpoint in --state, the root recomputed from every
+    entry, that every served key is logged and live, and the key policy.
+    Exits non-zero naming the failed checks.
+    """
+    from ageverify.translog.audit import AuditPolicy, AuditState, audit, log_origin
+
+    try:
+        log_origin(issuer_url)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="ISSUER_URL") from None
+    state = None
+    if state_path is not None and state_path.exists():
+        try:
+            state = AuditState.from_json(state_path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--state") from None
+    policy = AuditPolicy(
+        max_credential_key_lifetime=max_key_lifetime * 86_400,
+        max_token_keys_per_threshold=max_token_keys,
+    )
+    with click.progressbar(length=1, label="Fetching the log", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        report = audit(
+            _http_fetch,
+            issuer_url=issuer_url,
+            vkey=vkey,
+            state=state,
+            policy=policy,
+            progress=progress,
+        )
+    click.echo(report.to_json() if as_json else report.render().rstrip("\n"))
+    recorded = False
+    if state_path is not None and report.state is not None and report.state != state:
+        state_path.write_text(report.state.to_json(), encoding="utf-8")
+        recorded = True
+    if report.vkey_source == "discovery":
+        where = (
+            f"recorded in {state_path}" if recorded else "pin it with --vkey, keep it with --state"
+        )
+        click.echo(f"Log key trusted on first use: {report.vkey} ({where})", err=True)
+    if not report.passed:
+        names = ", ".join(check.name for check in report.failures)
+        raise click.ClickException(f"audit failed: {names}")
