@@ -22,14 +22,21 @@ def median_seconds(call: Callable[[], object], *, number: int, rounds: int = 7) 
     return statistics.median(per_call)
 
 
-def report(rows: list[tuple[str, float, float, float]]) -> str:
-    """Format (name, measured s, floor s, target ratio) rows as a table."""
+def report(rows: list[tuple[str, float, float, float | None]]) -> str:
+    """Format (name, measured s, floor s, target ratio or None) rows as a table.
+
+    A row without a target is reported only: no verdict is made up for it.
+    """
     lines = [f"{'figure':<52} {'measured':>10} {'floor':>10} {'ratio':>6} {'target':>7}"]
     for name, measured, floor, target in rows:
         ratio = measured / floor
-        verdict = "ok" if ratio <= target else "OVER"
+        if target is None:
+            bound, verdict = "-", ""
+        else:
+            bound = "<=" + format(target, ".1f")
+            verdict = "ok" if ratio <= target else "OVER"
         lines.append(
             f"{name:<52} {measured * 1e6:>8.1f}us {floor * 1e6:>8.1f}us "
-            f"{ratio:>6.2f} {'<=' + format(target, '.1f'):>6} {verdict}"
+            f"{ratio:>6.2f} {bound:>6} {verdict}"
         )
     return "\n".join(lines)
