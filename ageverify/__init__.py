@@ -151,12 +151,23 @@ def configure_blueprints(app: Flask) -> None:
         openapi,
         ops,
         privacypass,
+        stats,
         translog,
         verification,
         wellknown,
     )
 
-    for module in (wellknown, issuance, verification, privacypass, translog, admin, ops, openapi):
+    for module in (
+        wellknown,
+        issuance,
+        verification,
+        privacypass,
+        translog,
+        stats,
+        admin,
+        ops,
+        openapi,
+    ):
         app.register_blueprint(module.bp)
 
 

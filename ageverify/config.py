@@ -50,6 +50,8 @@ _INT_BOUNDS: dict[str, tuple[int, int]] = {
     "leeway": (0, 600),
     "max_body": (1_024, 16 * 1024 * 1024),
     "token_daily_quota": (1, 100_000),
+    # At least 2: a minimum of 1 would publish cells of one issuance.
+    "stats_min_count": (2, 1_000_000),
 }
 
 
@@ -82,6 +84,10 @@ class Settings:
     # Privacy Pass tokens one credential may obtain per UTC day: a credential
     # shared among many people cannot mint tokens for all of them.
     token_daily_quota: int = 30
+    # GET /v1/stats leaves out every day x method x threshold cell counting
+    # fewer issuances than this: a small cell can single out a person who is
+    # known to have verified on that day, and tell their age band.
+    stats_min_count: int = 10
     log_level: str = "INFO"
 
     @property

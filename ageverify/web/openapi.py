@@ -16,7 +16,9 @@ from flask import Blueprint, current_app, jsonify
 from ageverify.errors import CODES
 from ageverify.formats import privacypass
 from ageverify.formats.attestation import METHODS
+from ageverify.issuer.stats import MAX_DAYS
 from ageverify.issuer.tokens import NONCE_LIFETIME, NONCE_PATH, TOKEN_REQUEST_PATH
+from ageverify.web.stats import STATS_PATH
 
 bp = Blueprint("openapi", __name__)
 
@@ -461,6 +463,27 @@ def _paths() -> dict[str, Any]:
                 ),
             )
         },
+        STATS_PATH: {
+            "get": _operation(
+                "Issuance counts per UTC day x method x age threshold x over, for auditors.",
+                tag="audit",
+                parameters=("from", "to"),
+                ok=("200", "Aggregate counts; small cells left out.", _ref("IssuanceStats")),
+                errors=("invalid-request", "unavailable"),
+                cache=public,
+                description=(
+                    "Counts of issuances whose attestation stated age_over_<threshold> = over, "
+                    "by verification method and UTC day. No per-person data. A cell counting "
+                    "fewer than minimum_count (AGEVERIFY_STATS_MIN_COUNT, default 10) issuances "
+                    "is left out and counted in suppressed, never shown as 0: a small cell can "
+                    "single out a person known to have verified that day. Days not yet over "
+                    "are never shown. from and to are optional UTC days (YYYY-MM-DD, both "
+                    f"included, at most {MAX_DAYS} days apart); by default the range ends "
+                    "yesterday. Any other query parameter, a repeated one, or a malformed or "
+                    "reversed range is refused with invalid-request."
+                ),
+            )
+        },
         "/healthz": {
             "get": _operation(
                 "Liveness: the process answers.",
@@ -478,10 +501,10 @@ def _paths() -> dict[str, Any]:
         },
         "/metrics": {
             "get": _operation(
-                "Prometheus metrics: aggregate counts only.",
+                "Prometheus metrics: responses by status class (issuance counts: /v1/stats).",
                 tag="operations",
                 ok=("200", "Prometheus text exposition format.", None),
-                errors=("unavailable",),
+                errors=(),
             )
         },
         "/openapi.json": {
@@ -497,6 +520,7 @@ def _paths() -> dict[str, Any]:
 
 def _schemas(thresholds: list[int], max_batch: int, methods: list[str]) -> dict[str, Any]:
     string = {"type": "string"}
+    day = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
     compact_jws = {
         "type": "string",
         "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$",
@@ -770,6 +794,41 @@ def _schemas(thresholds: list[int], max_batch: int, methods: list[str]) -> dict[
                 },
             },
         },
+        "IssuanceStats": {
+            "type": "object",
+            "required": ["from", "to", "minimum_count", "days", "suppressed"],
+            "additionalProperties": False,
+            "properties": {
+                "from": {**day, "description": "First day of the range."},
+                "to": {**day, "description": "Last day of the range (included)."},
+                "minimum_count": {
+                    "type": "integer",
+                    "minimum": 2,
+                    "description": "Cells counting fewer issuances are left out.",
+                },
+                "days": {
+                    "type": "array",
+                    "description": "Ordered by day, method, threshold and over.",
+                    "items": {
+                        "type": "object",
+                        "required": ["day", "method", "threshold", "over", "count"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "day": day,
+                            "method": {"enum": methods},
+                            "threshold": {"type": "integer"},
+                            "over": {"type": "boolean"},
+                            "count": {"type": "integer", "minimum": 1},
+                        },
+                    },
+                },
+                "suppressed": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "How many cells of the range were left out as too small.",
+                },
+            },
+        },
         "Health": {
             "type": "object",
             "required": ["status"],
@@ -819,6 +878,20 @@ def document(
                     "in": "path",
                     "required": True,
                     "schema": {"type": "string"},
+                },
+                "from": {
+                    "name": "from",
+                    "in": "query",
+                    "required": False,
+                    "description": "First UTC day of the range, YYYY-MM-DD.",
+                    "schema": {"type": "string", "format": "date"},
+                },
+                "to": {
+                    "name": "to",
+                    "in": "query",
+                    "required": False,
+                    "description": "Last UTC day of the range (included), YYYY-MM-DD.",
+                    "schema": {"type": "string", "format": "date"},
                 },
                 "path": {
                     "name": "path",

@@ -1,8 +1,9 @@
 """Operations endpoints: liveness, readiness, metrics.
 
-``/metrics`` exposes aggregate counts only (requests by status class, and
-credentials issued per method and threshold from the database): nothing per
-person, per platform or per verifier key.
+``/metrics`` exposes requests by status class, and nothing per person, per
+platform or per verifier key. Issuance counts are not there on purpose: a
+live counter per method and age fact would show each issuance as it happens
+and undo the small-cell suppression of ``/v1/stats``, where auditors get them.
 """
 
 from __future__ import annotations
@@ -48,20 +49,6 @@ def metrics() -> Response:
     ]
     for status_class, count in sorted(state.request_counts.snapshot().items()):
         lines.append(f'ageverify_http_responses_total{{class="{status_class}"}} {count}')
-    try:
-        issued = state.issuance_counts()
-    except Exception as error:  # a busy database is a 503, not a 500
-        log.warning("metrics: issuance counts unavailable: %s", type(error).__name__)
-        raise AgeVerifyError("unavailable") from None
-    lines += [
-        "# HELP ageverify_attested_facts_total Age facts attested in issued batches.",
-        "# TYPE ageverify_attested_facts_total counter",
-    ]
-    for (method, threshold, over), count in sorted(issued.items()):
-        lines.append(
-            "ageverify_attested_facts_total"
-            f'{{method="{method}",threshold="{threshold}",over="{str(over).lower()}"}} {count}'
-        )
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ageverify.config import Settings
@@ -25,7 +25,6 @@ from ageverify.issuer.keys import SigningKeys
 from ageverify.issuer.service import Issuer
 from ageverify.issuer.tokens import TokenIssuer, TokenKeys
 from ageverify.storage.db import create_schema, make_engine, session_factory
-from ageverify.storage.models import IssuanceCount
 from ageverify.translog.log import TransparencyLog
 
 Clock = Callable[[], float]
@@ -102,20 +101,6 @@ class Runtime:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         self.signing_keys.current(self.clock())
-
-    def issuance_counts(self) -> dict[tuple[str, int, bool], int]:
-        """Attested age facts of all issued batches, summed over days."""
-        query = select(
-            IssuanceCount.method,
-            IssuanceCount.threshold,
-            IssuanceCount.over,
-            func.sum(IssuanceCount.count),
-        ).group_by(IssuanceCount.method, IssuanceCount.threshold, IssuanceCount.over)
-        with self.sessions() as session:
-            return {
-                (method, threshold, bool(over)): int(total)
-                for method, threshold, over, total in session.execute(query)
-            }
 
     def close(self) -> None:
         """Release database connections (for tests and short-lived commands)."""
