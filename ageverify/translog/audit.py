@@ -8,7 +8,9 @@ own. What it checks, in order, each as one named :class:`Check`:
 2. the log key is the pinned one (``vkey``), or the one recorded in the
    previous state, or -- on first use, and the report says so -- the one the
    discovery document names;
-3. the checkpoint is signed by that key and is for this issuer's origin;
+3. the checkpoint is signed by that key, is for this issuer's origin, and
+   claims no more entries than the policy's ``max_log_size`` (checked before
+   a single tile is listed or fetched);
 4. it is no older than, no fork of, and consistent with the last checkpoint
    this auditor saw (``state``), the consistency proof computed from the
    log's own hash tiles;
@@ -74,6 +76,7 @@ CHECK_NAMES: dict[str, str] = {
     "log-key": "The log key is the pinned one.",
     "checkpoint-signature": "The checkpoint is signed by the log key.",
     "checkpoint-origin": "The checkpoint is for this issuer's log.",
+    "checkpoint-size": "The checkpoint's size is within the policy's maximum.",
     "size-monotonic": "The log is not smaller than when last audited.",
     "view-consistent": "The log shows one root for the size last audited (no forked view).",
     "history-consistent": "The log extends the tree last audited (no rewritten history).",
@@ -114,10 +117,16 @@ class AuditPolicy:
     ``max_token_keys_per_threshold`` is K: more live token keys for one
     threshold would let the issuer tell people apart by the key they use (the
     issuer's defaults keep at most 4: this epoch's, two ahead, last epoch's).
+    ``max_log_size`` is the largest checkpoint size audited: a signed
+    checkpoint may claim up to 2**64 - 1 entries, and auditing it would mean
+    listing and fetching some size / 255 tiles, so a larger claim fails
+    ``checkpoint-size`` before any tile is fetched. The default, 2**32, is
+    far beyond any key history.
     """
 
     max_credential_key_lifetime: int = 400 * 86_400
     max_token_keys_per_threshold: int = 4
+    max_log_size: int = 2**32
 
 
 @dataclass(frozen=True)
@@ -408,6 +417,7 @@ def audit(
         verifier = _discover(run, vkey, state)
         jwks, directory = _served_documents(run)
         checkpoint = _checkpoint(run, verifier)
+        _checkpoint_size(run, checkpoint, policy.max_log_size)
         levels = _tiles(run, checkpoint, state)
         entries = _entries(run, checkpoint, levels)
         report.state = AuditState(
@@ -520,6 +530,19 @@ def _checkpoint(run: _Audit, verifier: Verifier) -> Checkpoint:
     run.passed("checkpoint-origin", report.origin)
     report.size, report.root = checkpoint.size, checkpoint.root_hash
     return checkpoint
+
+
+def _checkpoint_size(run: _Audit, checkpoint: Checkpoint, maximum: int) -> None:
+    """Refuse a size over ``maximum`` before :func:`tiles.tiles_for_size` even lists its tiles."""
+    if checkpoint.size > maximum:
+        raise run.stop(
+            "checkpoint-size",
+            f"the checkpoint claims {checkpoint.size:,} entries, more than the policy's "
+            f"maximum of {maximum:,}: auditing it would fetch some "
+            f"{checkpoint.size // (tiles.TILE_WIDTH - 1):,} tiles (raise max_log_size "
+            "to audit a log this large)",
+        )
+    run.passed("checkpoint-size", f"{checkpoint.size:,} entries, at most {maximum:,}")
 
 
 # --- 4-5: tiles, consistency, entries -----------------------------------------

@@ -403,6 +403,35 @@ def test_checkpoint_of_another_origin(issuer: FakeIssuer) -> None:
     assert "another origin" in report.failures[0].message
 
 
+def test_checkpoint_of_a_huge_size_fails_before_any_tile_is_fetched(issuer: FakeIssuer) -> None:
+    # A log key in hostile hands signs any size: 2**40 entries would be some
+    # four billion tiles to list and fetch.
+    documents = issuer.served()
+    documents[ISSUER + "/log/checkpoint"] = Checkpoint(ORIGIN, 2**40, bytes(32)).sign(issuer.signer)
+    fetched: list[str] = []
+    fetch = fetcher(documents)
+
+    def counting_fetch(url: str) -> bytes:
+        fetched.append(url)
+        return fetch(url)
+
+    report = audit(counting_fetch, issuer_url=ISSUER, vkey=issuer.vkey, now=NOW)
+
+    assert failed(report) == ["checkpoint-size"]
+    assert "1,099,511,627,776 entries" in report.failures[0].message
+    assert "max_log_size" in report.failures[0].message
+    assert not [url for url in fetched if "/tile/" in url]
+    assert report.state is None  # nothing verified, nothing to remember
+
+
+def test_max_log_size_is_a_policy_setting(issuer: FakeIssuer) -> None:
+    size = issuer.tree.size
+
+    assert run(issuer.served(), policy=AuditPolicy(max_log_size=size)).passed
+    report = run(issuer.served(), policy=AuditPolicy(max_log_size=size - 1))
+    assert failed(report) == ["checkpoint-size"]
+
+
 # --- Other failures -------------------------------------------------------------------
 
 
