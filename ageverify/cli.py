@@ -308,7 +308,8 @@ def keys_retire(kid: str) -> None:
     """Stop key KID signing; it stays published until what it signed expires.
 
     KID is a credential key's kid or a Privacy Pass token_key_id. Run
-    `ageverify keys generate-ahead` afterwards to replace it.
+    `ageverify keys generate-ahead` afterwards to replace it. An id that
+    starts with "-" goes after "--": `ageverify keys retire -- -AbC...`.
     """
     with _runtime() as state:
         if _is_token_key(state, kid):
@@ -327,7 +328,8 @@ def keys_revoke(kid: str, yes: bool) -> None:
     KID is a credential key's kid (removed from the JWKS) or a Privacy Pass
     token_key_id (removed from the token directory). Every credential or
     token it signed stops verifying once platforms' caches expire. Use it
-    when a key may be compromised.
+    when a key may be compromised. An id that starts with "-" goes after
+    "--": `ageverify keys revoke --yes -- -AbC...`.
     """
     if not yes:
         click.confirm(
@@ -490,7 +492,10 @@ def admin_tokens_list() -> None:
 @admin_tokens.command("revoke")
 @click.argument("token_id", metavar="ID")
 def admin_tokens_revoke(token_id: str) -> None:
-    """Revoke admin token ID (the part between 'avat_' and '.')."""
+    """Revoke admin token ID (the part between 'avat_' and '.').
+
+    An ID that starts with "-" goes after "--": `ageverify admin-tokens revoke -- -AbC...`.
+    """
     from ageverify.issuer import admin_tokens as tokens
     from ageverify.storage.db import transaction
 

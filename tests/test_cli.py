@@ -64,15 +64,23 @@ def _listed(runner: CliRunner, kind: str) -> list[dict[str, Any]]:
     return [row for row in rows if row["kind"] == kind]
 
 
+def test_an_id_starting_with_a_dash_needs_the_separator(initialised: CliRunner) -> None:
+    # Key ids are base64url: one in 64 starts with "-". After "--" it is an id,
+    # not an option; the help of each such command says so.
+    result = initialised.invoke(cli, ["keys", "retire", "--", "-no-such-kid"])
+    assert result.exit_code == 1 and "unknown-key" in result.output
+    assert "--" in initialised.invoke(cli, ["keys", "retire", "--help"]).output
+
+
 def test_keys_commands(initialised: CliRunner) -> None:
     keys = _listed(initialised, "credential")
     assert len(keys) == 3 and {k["status"] for k in keys} == {"active"}
     kid = keys[-1]["kid"]
-    assert initialised.invoke(cli, ["keys", "retire", kid]).exit_code == 0
+    assert initialised.invoke(cli, ["keys", "retire", "--", kid]).exit_code == 0
     regenerated = initialised.invoke(cli, ["keys", "generate-ahead"])
     assert "1 key(s) generated" in regenerated.output
     assert "0 Privacy Pass token key(s) generated" in regenerated.output
-    revoked = initialised.invoke(cli, ["keys", "revoke", kid, "--yes"])
+    revoked = initialised.invoke(cli, ["keys", "revoke", "--yes", "--", kid])
     assert revoked.exit_code == 0, revoked.output
     statuses = {k["kid"]: k["status"] for k in _listed(initialised, "credential")}
     assert statuses[kid] == "revoked"
@@ -85,10 +93,10 @@ def test_token_keys_are_listed_retired_and_revoked_by_id(initialised: CliRunner)
     text = initialised.invoke(cli, ["keys", "list"]).output
     assert text.count("privacy-pass  ") == 15 and text.count("credential    ") == 3
     first, second = token_keys[0]["token_key_id"], token_keys[1]["token_key_id"]
-    assert initialised.invoke(cli, ["keys", "retire", first]).exit_code == 0
+    assert initialised.invoke(cli, ["keys", "retire", "--", first]).exit_code == 0
     regenerated = initialised.invoke(cli, ["keys", "generate-ahead"])
     assert "1 Privacy Pass token key(s) generated" in regenerated.output
-    assert initialised.invoke(cli, ["keys", "revoke", second, "--yes"]).exit_code == 0
+    assert initialised.invoke(cli, ["keys", "revoke", "--yes", "--", second]).exit_code == 0
     statuses = {k["token_key_id"]: k["status"] for k in _listed(initialised, "privacy-pass")}
     assert (statuses[first], statuses[second]) == ("retired", "revoked")
     skipped = initialised.invoke(cli, ["keys", "generate-ahead", "--no-privacy-pass"])
@@ -97,7 +105,7 @@ def test_token_keys_are_listed_retired_and_revoked_by_id(initialised: CliRunner)
 
 def test_revoke_asks_first(initialised: CliRunner) -> None:
     kid = _listed(initialised, "credential")[0]["kid"]
-    result = initialised.invoke(cli, ["keys", "revoke", kid], input="n\n")
+    result = initialised.invoke(cli, ["keys", "revoke", "--", kid], input="n\n")
     assert result.exit_code == 1
     assert "Aborted" in result.output
 
@@ -159,7 +167,7 @@ def test_admin_token_created_on_the_command_line_opens_the_api(
     token_id = token.removeprefix("avat_").split(".")[0]
     listed = initialised.invoke(cli, ["admin-tokens", "list"])
     assert token_id in listed.output and token not in listed.output
-    assert initialised.invoke(cli, ["admin-tokens", "revoke", token_id]).exit_code == 0
+    assert initialised.invoke(cli, ["admin-tokens", "revoke", "--", token_id]).exit_code == 0
     assert client.get("/v1/admin/keys", headers=headers).status_code == 401
     app.extensions["ageverify"].close()
 
