@@ -318,8 +318,8 @@ def _story(echo: Echo, instance: Path, *, temporary: bool) -> None:
         origin = "video.example"
         site = f"https://{origin}"
         # The platform reads the issuer's token keys from discovery once, then verifies offline.
-        gate = TokenVerifier.from_issuer(issuer, origin_info=(origin,), fetch=http.fetch)
-        www_authenticate = gate.challenge(18)
+        token_gate = TokenVerifier.from_issuer(issuer, origin_info=(origin,), fetch=http.fetch)
+        www_authenticate = token_gate.challenge(18)
         echo(f"   {site} uses Privacy Pass (RFC 9577, RFC 9578 token type 2). From the issuer's")
         echo("   discovery it builds a challenge for 18+, valid for its own name only:")
         echo(f"   WWW-Authenticate: {_abbreviate(www_authenticate)}\n")
@@ -332,13 +332,13 @@ def _story(echo: Echo, instance: Path, *, temporary: bool) -> None:
         echo(f"   Authorization: {_abbreviate(authorization)}\n")
 
         echo("9. The platform verifies offline")
-        token_proof = gate.verify(authorization, threshold=18)
+        token_proof = token_gate.verify(authorization, threshold=18)
         echo(f"   {site}: accepted, facts {json.dumps(token_proof.facts)}.")
-        code = refusal(lambda: gate.verify(authorization, threshold=18))
+        code = refusal(lambda: token_gate.verify(authorization, threshold=18))
         echo(f"   The same token sent to {site} again: refused with '{code}'.\n")
 
         echo("10. No 18+ token for the 15-year-old")
-        www_authenticate = gate.challenge(18)
+        www_authenticate = token_gate.challenge(18)
         code = refusal(lambda: teen.answer(www_authenticate, origin=origin))
         echo("   The teen's wallet asks the issuer for an 18+ token; its credential discloses")
         echo(f"   age_over_18 = false, and the issuer refuses with '{code}'.\n")

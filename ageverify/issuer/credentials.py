@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ageverify.crypto.keystore import PrivateKey
 from ageverify.errors import AgeVerifyError, IssuanceError
-from ageverify.formats.jose import ALLOWED_JWK_MEMBERS, PRIVATE_JWK_MEMBERS, b64url_decode
+from ageverify.formats.jose import (
+    ALLOWED_JWK_MEMBERS,
+    PRIVATE_JWK_MEMBERS,
+    PrivateKey,
+    b64url_decode,
+)
 from ageverify.formats.sdjwt import issue_credential_batch
 
 # P-256 (SEC 2, FIPS 186-4): y^2 = x^3 - 3x + b over GF(p). The cofactor is 1,

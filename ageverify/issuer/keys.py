@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ageverify.config import Settings
 from ageverify.crypto.keystore import FileKeyStore, PrivateKey
-from ageverify.errors import AgeVerifyError, IssuanceError
+from ageverify.errors import IssuanceError, KeyStoreError
 from ageverify.formats.jose import public_jwk, thumbprint
+from ageverify.issuer.lifecycle import KeyLifecycle
 from ageverify.storage.db import CompiledStatement, transaction
 from ageverify.storage.models import SigningKey
 from ageverify.translog import events
@@ -48,7 +49,7 @@ class CurrentKey(NamedTuple):
     """The key that signs now: its ``kid``, the private key and its ``epoch_start``."""
 
     kid: str
-    private_key: PrivateKey
+    private_key: ec.EllipticCurvePrivateKey
     epoch_start: int
 
 
@@ -74,6 +75,20 @@ class SigningKeys:
         self._clock = clock
         self._private: dict[str, PrivateKey] = {}
         self._lock = threading.Lock()
+        self._lifecycle = KeyLifecycle(
+            sessions=sessionmaker,
+            keystore=keystore,
+            model=SigningKey,
+            order=(SigningKey.epoch_start.desc(), SigningKey.kid),
+            retired=lambda kid, now: events.credential_key_retired(kid=kid, time=now),
+            revoked=lambda kid, now: events.credential_key_revoked(kid=kid, time=now),
+            describe=_describe,
+            # Credential key files are named by their kid alone.
+            key_file=lambda kid: kid,
+            cache=self._private,
+            lock=self._lock,
+            clock=clock,
+        )
 
     def epoch_start(self, now: float) -> int:
         """The start of the epoch that contains unix time ``now``."""
@@ -156,11 +171,7 @@ class SigningKeys:
 
     def list(self) -> builtins.list[dict[str, Any]]:
         """Metadata of every key, newest epoch first (public JWKs only)."""
-        with self._sessions() as session:
-            rows = session.scalars(
-                select(SigningKey).order_by(SigningKey.epoch_start.desc(), SigningKey.kid)
-            ).all()
-            return [_describe(row) for row in rows]
+        return self._lifecycle.list()
 
     def retire(self, kid: str, now: float | None = None) -> dict[str, Any]:
         """Stop ``kid`` signing; it stays published until ``verify_until``.
@@ -168,36 +179,14 @@ class SigningKeys:
         Run ``generate_ahead`` afterwards to replace it in its epoch. Raises
         ``unknown-key`` for an unknown kid and ``conflict`` for a revoked one.
         """
-        now = self._clock() if now is None else now
-        with transaction(self._sessions) as session:
-            row = self._get(session, kid)
-            if row.status == "revoked":
-                raise AgeVerifyError("conflict", "The key is revoked already.")
-            if row.status == "active":
-                row.status = "retired"
-                row.retired_at = int(now)
-                record(session, events.credential_key_retired(kid=kid, time=now))
-            return _describe(row)
+        return self._lifecycle.retire(kid, now)
 
     def revoke(self, kid: str, now: float | None = None) -> dict[str, Any]:
         """Unpublish ``kid`` at once and delete its private key; its credentials stop verifying.
 
         Raises ``unknown-key`` for an unknown kid.
         """
-        now = self._clock() if now is None else now
-        with transaction(self._sessions) as session:
-            row = self._get(session, kid)
-            if row.status != "revoked":
-                row.status = "revoked"
-                row.revoked_at = int(now)
-                record(session, events.credential_key_revoked(kid=kid, time=now))
-            description = _describe(row)
-        # Only after the commit: a failed commit must not leave an active key
-        # without its private half.
-        with self._lock:
-            self._private.pop(kid, None)
-        self._keystore.delete(kid)
-        return description
+        return self._lifecycle.revoke(kid, now)
 
     def jwks(self, now: float | None = None) -> dict[str, builtins.list[dict[str, str]]]:
         """The JWKS platforms verify with: every unrevoked key not yet past ``verify_until``.
@@ -227,24 +216,19 @@ class SigningKeys:
                 ]
             }
 
-    def _private_key(self, kid: str) -> PrivateKey:
+    def _private_key(self, kid: str) -> ec.EllipticCurvePrivateKey:
         key = self._private.get(kid)
-        if key is not None:
-            return key
-        with self._lock:
-            key = self._private.get(kid)
-            if key is None:
-                # Decrypting costs milliseconds (key derivation): once per process.
-                key = self._keystore.load(kid)
-                self._private[kid] = key
-            return key
-
-    @staticmethod
-    def _get(session: Session, kid: str) -> SigningKey:
-        row = session.get(SigningKey, kid) if isinstance(kid, str) else None
-        if row is None:
-            raise AgeVerifyError("unknown-key")
-        return row
+        if key is None:
+            with self._lock:
+                key = self._private.get(kid)
+                if key is None:
+                    # Decrypting costs milliseconds (key derivation): once per process.
+                    key = self._keystore.load(kid)
+                    self._private[kid] = key
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            # Credential keys are ES256: a file swapped for another kind never signs.
+            raise KeyStoreError(f"key file for {kid} does not hold a P-256 key")
+        return key
 
 
 def _describe(row: SigningKey) -> dict[str, Any]:

@@ -55,6 +55,7 @@ from ageverify.errors import (
 )
 from ageverify.formats import jose, privacypass, sdjwt
 from ageverify.formats.jose import PublicKey
+from ageverify.issuer.lifecycle import KeyLifecycle
 from ageverify.storage.db import transaction
 from ageverify.storage.models import Base, IssuerNonce, TokenKey, TokenQuota
 from ageverify.translog import events
@@ -169,6 +170,19 @@ class TokenKeys:
         self._clock = clock
         self._signers: dict[str, BlindSigner] = {}
         self._lock = threading.Lock()
+        self._lifecycle = KeyLifecycle(
+            sessions=sessionmaker,
+            keystore=keystore,
+            model=TokenKey,
+            order=(TokenKey.epoch_start.desc(), TokenKey.threshold, TokenKey.token_key_id),
+            retired=lambda key_id, now: events.token_key_retired(token_key_id=key_id, time=now),
+            revoked=lambda key_id, now: events.token_key_revoked(token_key_id=key_id, time=now),
+            describe=self._describe,
+            key_file=lambda key_id: KEY_NAME_PREFIX + key_id,
+            cache=self._signers,
+            lock=self._lock,
+            clock=clock,
+        )
 
     def epoch_start(self, now: float) -> int:
         """The start of the epoch that contains unix time ``now``."""
@@ -319,13 +333,7 @@ class TokenKeys:
 
     def list(self) -> builtins.list[dict[str, Any]]:
         """Metadata of every token key, newest epoch first (public keys only)."""
-        with self._sessions() as session:
-            rows = session.scalars(
-                select(TokenKey).order_by(
-                    TokenKey.epoch_start.desc(), TokenKey.threshold, TokenKey.token_key_id
-                )
-            ).all()
-            return [self._describe(row) for row in rows]
+        return self._lifecycle.list()
 
     def retire(self, token_key_id: str, now: float | None = None) -> dict[str, Any]:
         """Stop ``token_key_id`` signing; it stays published as long as it would have.
@@ -333,16 +341,7 @@ class TokenKeys:
         Run ``generate_ahead`` afterwards to replace it in its epoch. Raises
         ``unknown-key`` for an unknown id and ``conflict`` for a revoked key.
         """
-        now = self._clock() if now is None else now
-        with transaction(self._sessions) as session:
-            row = self._get(session, token_key_id)
-            if row.status == "revoked":
-                raise AgeVerifyError("conflict", "The key is revoked already.")
-            if row.status == "active":
-                row.status = "retired"
-                row.retired_at = int(now)
-                record(session, events.token_key_retired(token_key_id=token_key_id, time=now))
-            return self._describe(row)
+        return self._lifecycle.retire(token_key_id, now)
 
     def revoke(self, token_key_id: str, now: float | None = None) -> dict[str, Any]:
         """Unpublish ``token_key_id`` at once and delete its private key.
@@ -350,20 +349,7 @@ class TokenKeys:
         Tokens it signed stop verifying once platforms refresh the directory.
         Raises ``unknown-key`` for an unknown id.
         """
-        now = self._clock() if now is None else now
-        with transaction(self._sessions) as session:
-            row = self._get(session, token_key_id)
-            if row.status != "revoked":
-                row.status = "revoked"
-                row.revoked_at = int(now)
-                record(session, events.token_key_revoked(token_key_id=token_key_id, time=now))
-            description = self._describe(row)
-        # Only after the commit: a failed commit must not leave an active key
-        # without its private half.
-        with self._lock:
-            self._signers.pop(token_key_id, None)
-        self._keystore.delete(KEY_NAME_PREFIX + token_key_id)
-        return description
+        return self._lifecycle.revoke(token_key_id, now)
 
     def _signer(self, token_key_id: str) -> BlindSigner:
         signer = self._signers.get(token_key_id)
@@ -377,13 +363,6 @@ class TokenKeys:
                 signer = BlindSigner(private_key)
                 self._signers[token_key_id] = signer
             return signer
-
-    @staticmethod
-    def _get(session: Session, token_key_id: str) -> TokenKey:
-        row = session.get(TokenKey, token_key_id) if isinstance(token_key_id, str) else None
-        if row is None:
-            raise AgeVerifyError("unknown-key")
-        return row
 
     def _describe(self, row: TokenKey) -> dict[str, Any]:
         return {
