@@ -66,6 +66,7 @@ class FakeIssuer:
         self.jwks: list[dict[str, Any]] = []
         self.token_keys: list[bytes] = []  # SPKI DER, served in the directory
         self.thresholds: dict[str, int] = {}  # token key id -> age, as discovery announces
+        self.truncated_ids: set[int] = set()
         self.log(event("log-key", vkey=self.signer.verifier.vkey))
 
     @property
@@ -101,8 +102,16 @@ class FakeIssuer:
         self.jwks.append({**jwk, "kid": jose.thumbprint(jwk), "alg": "ES256", "use": "sig"})
 
     def publish_token_key(self, threshold: int = 18, *, served: bool = True) -> str:
-        spki = privacypass.encode_pss_spki(tokens.generate_token_key().public_key())
-        key_id = jose.b64url_encode(privacypass.token_key_id(privacypass.decode_pss_spki(spki)))
+        # Truncated ids are one byte: draw until this key's differs from every
+        # published one, as the issuer does, so that only the test that wants
+        # a clash gets one.
+        while True:
+            spki = privacypass.encode_pss_spki(tokens.generate_token_key().public_key())
+            raw_id = privacypass.token_key_id(privacypass.decode_pss_spki(spki))
+            if raw_id[-1] not in self.truncated_ids:
+                break
+        self.truncated_ids.add(raw_id[-1])
+        key_id = jose.b64url_encode(raw_id)
         self.log(
             event(
                 "token-key-published",
