@@ -22,13 +22,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
 from presenting import HeldCredential, HolderKeys, MovableClock
+from sqlalchemy import Engine
 
 from ageverify import create_app
-from ageverify.config import write_dev_settings
+from ageverify.config import Settings, write_dev_settings
+from ageverify.crypto import FileKeyStore
 from ageverify.demo import DemoVerifier, age_facts, register_demo_verifier
 from ageverify.issuer import admin_tokens, tokens
 from ageverify.issuer.tokens import generate_token_key
-from ageverify.storage.db import transaction
+from ageverify.storage.db import create_schema, make_engine, transaction
 
 
 @pytest.fixture(autouse=True)
@@ -139,3 +141,18 @@ def issue(client: FlaskClient, attest: Callable[..., str]) -> Callable[..., list
         return keys.bind(response.json["credentials"])
 
     return run
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    """A database with the schema, for the ``settings`` fixture of the tests' own folder."""
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def keystore(settings: Settings) -> FileKeyStore:
+    """The key store of the ``settings`` fixture of the tests' own folder."""
+    return FileKeyStore(settings.keys_dir, settings.passphrase_bytes)

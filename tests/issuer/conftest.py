@@ -4,7 +4,6 @@ encrypted keys generated ahead, and the two test verifiers registered."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from ageverify.config import Settings
 from ageverify.crypto import FileKeyStore
 from ageverify.issuer import Issuer, SigningKeys
 from ageverify.issuer.verifiers import add_verifier
-from ageverify.storage import create_schema, make_engine, session_factory, transaction
+from ageverify.storage import session_factory, transaction
 from ageverify.translog.log import TransparencyLog
 
 
@@ -59,19 +58,6 @@ def settings(tmp_path: Path) -> Settings:
         keys_dir=tmp_path / "keys",
         database_url=f"sqlite:///{tmp_path / 'issuer.db'}",
     )
-
-
-@pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def keystore(settings: Settings) -> FileKeyStore:
-    return FileKeyStore(settings.keys_dir, settings.passphrase_bytes)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from ageverify.issuer import admin_tokens
 from ageverify.issuer import verifiers as registry
 from ageverify.issuer.keys import SigningKeys
 from ageverify.issuer.tokens import TokenKeys
-from ageverify.storage import create_schema, make_engine, session_factory, transaction
+from ageverify.storage import make_engine, session_factory, transaction
 from ageverify.storage.models import AdminToken, LogCheckpoint, LogEntry, SigningKey
 from ageverify.translog import events, merkle, tiles
 from ageverify.translog.checkpoint import open_checkpoint
@@ -62,19 +61,6 @@ def settings(tmp_path: Path) -> Settings:
         keys_ahead=0,
         thresholds=(18,),
     )
-
-
-@pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def keystore(settings: Settings) -> FileKeyStore:
-    return FileKeyStore(settings.keys_dir, settings.passphrase_bytes)
 
 
 @pytest.fixture
