@@ -43,6 +43,7 @@ __all__ = [
     "es256_signer",
     "parse_compact",
     "public_jwk",
+    "p256_public_key",
     "public_key_from_jwk",
     "sign",
     "sign_input",
@@ -80,6 +81,7 @@ _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 # Order of the P-256 group: ECDSA signature halves must lie in [1, n - 1].
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_SECP256R1 = ec.SECP256R1()
 
 # RFC 7638 section 3.2: the members that make up each key type's thumbprint.
 _THUMBPRINT_MEMBERS = {
@@ -371,8 +373,7 @@ class JWKError(ValueError):
         self.private = private
 
 
-def _coordinate(jwk: dict[str, Any], name: str) -> bytes:
-    value = jwk.get(name)
+def _coordinate(value: Any, name: str) -> bytes:
     if not isinstance(value, str):
         raise JWKError(f"member {name!r} must be a base64url string")
     try:
@@ -382,6 +383,21 @@ def _coordinate(jwk: dict[str, Any], name: str) -> bytes:
     if len(raw) != 32:
         raise JWKError(f"member {name!r} must encode exactly 32 bytes")
     return raw
+
+
+def p256_public_key(x: Any, y: Any) -> ec.EllipticCurvePublicKey:
+    """The P-256 public key with base64url coordinates ``x`` and ``y``.
+
+    The key material of an ``EC`` / ``P-256`` JWK, without the members around
+    it: a holder key arriving in a credential's ``cnf`` is built here directly.
+    Each coordinate must be canonical base64url of 32 bytes and the point must
+    lie on the curve, else :class:`JWKError`.
+    """
+    point = b"\x04" + _coordinate(x, "x") + _coordinate(y, "y")
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(_SECP256R1, point)
+    except ValueError:
+        raise JWKError("the point is not on the P-256 curve") from None
 
 
 def public_key_from_jwk(
@@ -405,16 +421,12 @@ def public_key_from_jwk(
         extra = set(jwk) - {"kty", "crv", "x", "y"} - ALLOWED_JWK_MEMBERS
         if extra:
             raise JWKError(f"unexpected JWK member {sorted(extra)[0]!r}")
-        point = b"\x04" + _coordinate(jwk, "x") + _coordinate(jwk, "y")
-        try:
-            return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
-        except ValueError:
-            raise JWKError("the point is not on the P-256 curve") from None
+        return p256_public_key(jwk.get("x"), jwk.get("y"))
     if kty == "OKP" and crv == "Ed25519" and "OKP-Ed25519" in kinds:
         extra = set(jwk) - {"kty", "crv", "x"} - ALLOWED_JWK_MEMBERS
         if extra:
             raise JWKError(f"unexpected JWK member {sorted(extra)[0]!r}")
-        return ed25519.Ed25519PublicKey.from_public_bytes(_coordinate(jwk, "x"))
+        return ed25519.Ed25519PublicKey.from_public_bytes(_coordinate(jwk.get("x"), "x"))
     raise JWKError(f"unsupported key type: kty={kty!r} crv={crv!r}")
 
 

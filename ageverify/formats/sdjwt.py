@@ -447,7 +447,7 @@ class VerifiedPresentation:
 
 @lru_cache(maxsize=4096)
 def _holder_key_from_coordinates(x: str, y: str) -> PublicKey:
-    return jose.public_key_from_jwk({"kty": "EC", "crv": "P-256", "x": x, "y": y})
+    return jose.p256_public_key(x, y)
 
 
 def _holder_key(jwk: dict[str, Any]) -> PublicKey:
