@@ -58,6 +58,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["ageverify"] = state
     configure_blueprints(app)
+    configure_limits(app, settings)
     configure_errors(app)
     configure_envelope(app, settings)
     if settings.development:
@@ -169,6 +170,13 @@ def configure_blueprints(app: Flask) -> None:
         openapi,
     ):
         app.register_blueprint(module.bp)
+
+
+def configure_limits(app: Flask, settings: Settings) -> None:
+    """Rate limits per client on issuance and token requests (shared in Redis if configured)."""
+    from ageverify.web import limits
+
+    app.extensions["ageverify_limiter"] = limits.init_app(app, settings)
 
 
 def configure_errors(app: Flask) -> None:

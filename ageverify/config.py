@@ -52,7 +52,12 @@ _INT_BOUNDS: dict[str, tuple[int, int]] = {
     "token_daily_quota": (1, 100_000),
     # At least 2: a minimum of 1 would publish cells of one issuance.
     "stats_min_count": (2, 1_000_000),
+    "proxy_hops": (0, 5),
 }
+
+
+# Rate limit settings, in the notation of the ``limits`` library.
+_RATE_LIMITS = ("rate_limit_issuance", "rate_limit_tokens")
 
 
 def _env_name(field_name: str) -> str:
@@ -89,6 +94,17 @@ class Settings:
     # known to have verified on that day, and tell their age band.
     stats_min_count: int = 10
     log_level: str = "INFO"
+    # Redis shared by every instance (rate limit counters); empty: this
+    # process's memory, which suits a single instance.
+    redis_url: str = ""
+    # Requests per client address, in the notation of the ``limits`` library
+    # ("30/minute;300/hour"), or "none". Issuance is a wallet's batch after a
+    # verification; token requests are one per token.
+    rate_limit_issuance: str = "30/minute;300/hour"
+    rate_limit_tokens: str = "120/minute;1200/hour"
+    # Reverse proxies in front of the issuer whose X-Forwarded-For to trust
+    # (the client address that rate limits count): 0 trusts none.
+    proxy_hops: int = 0
 
     @property
     def development(self) -> bool:
@@ -159,6 +175,7 @@ class Settings:
             raise ConfigurationError(f"{_env_name('database_url')} must be a string")
 
         ints = {name: _parse_int(name, raw(name), getattr(cls, name)) for name in _INT_BOUNDS}
+        rate_limits = {name: _parse_rate_limit(name, raw(name)) for name in _RATE_LIMITS}
         return cls(
             env=env,
             issuer_url=_parse_issuer_url(issuer_url, development=env == "development"),
@@ -168,6 +185,9 @@ class Settings:
             key_passphrase=_parse_passphrase(key_passphrase),
             thresholds=_parse_thresholds(raw("thresholds")),
             log_level=_parse_log_level(raw("log_level")),
+            redis_url=_parse_redis_url(raw("redis_url")),
+            rate_limit_issuance=rate_limits["rate_limit_issuance"],
+            rate_limit_tokens=rate_limits["rate_limit_tokens"],
             **ints,
         )
 
@@ -307,6 +327,34 @@ def _parse_thresholds(value: Any) -> tuple[int, ...]:
     if any(not 1 <= n <= 99 for n in numbers):
         raise ConfigurationError(f"{name} ages must be between 1 and 99")
     return tuple(sorted(numbers))
+
+
+def _parse_redis_url(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError(
+            f"{_env_name('redis_url')} must be a redis://, rediss:// or unix:// URL"
+        )
+    return value
+
+
+def _parse_rate_limit(name: str, value: Any) -> str:
+    if value is None:
+        return str(getattr(Settings, name))
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{_env_name(name)} must be a string")
+    if value.strip().lower() == "none":
+        return "none"
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{_env_name(name)} must read like '30/minute;300/hour', or be 'none'"
+        ) from None
+    return value
 
 
 def _parse_log_level(value: Any) -> str:

@@ -220,6 +220,41 @@ CODES: dict[str, tuple[int, str]] = {
         400,
         "The WWW-Authenticate header offers no PrivateToken challenge this wallet can answer.",
     ),
+    # Replay stores shared by several processes (ageverify.sdk.stores on Redis).
+    # A store that cannot answer refuses: a nonce or token is never accepted
+    # on the strength of a lookup that did not happen.
+    "replay-store-unavailable": (
+        503,
+        "The replay store cannot be reached; nothing single-use is accepted until it is back.",
+    ),
+    # Rate limits on the issuer's endpoints (ageverify.web).
+    "rate-limited": (429, "Too many requests from this client; wait before trying again."),
+    # The platform gate (ageverify.platform): a platform asking a browser or an
+    # API client for a proof of age, and receiving it at its callback.
+    "age-proof-required": (
+        401,
+        "This page needs a proof of age: answer the WWW-Authenticate challenge, "
+        "or follow the redirect to a wallet.",
+    ),
+    "age-authorization-malformed": (
+        401,
+        'The Authorization header is not AgeCredential presentation="...", nonce="..." '
+        'or PrivateToken token="...".',
+    ),
+    "callback-malformed": (
+        400,
+        "The callback needs a JSON object with a presentation or a token and the nonce it answers.",
+    ),
+    "presentation-request-unknown": (
+        400,
+        "This browser session started no presentation request with this nonce, "
+        "or it has expired: start again from the page you wanted.",
+    ),
+    "presentation-declined": (400, "The person chose not to share a proof of age."),
+    "age-challenge-unusable": (
+        400,
+        "The WWW-Authenticate header offers no AgeCredential challenge this wallet can answer.",
+    ),
     # Transparency log encodings (ageverify.translog: C2SP signed-note,
     # tlog-checkpoint, tlog-tiles). They arise mostly in an auditor reading what
     # a log served; a server parsing a tile path answers 404 for a path that

@@ -156,3 +156,24 @@ def engine(settings: Settings) -> Iterator[Engine]:
 def keystore(settings: Settings) -> FileKeyStore:
     """The key store of the ``settings`` fixture of the tests' own folder."""
     return FileKeyStore(settings.keys_dir, settings.passphrase_bytes)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real redis-server for the whole run (see tests/redis_server.py)."""
+    from redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: Any) -> Iterator[Any]:
+    """A client of ``redis_server`` on an emptied database."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    yield client
+    client.close()

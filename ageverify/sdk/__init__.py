@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from ageverify.errors import VerificationError
 from ageverify.sdk.holder import Holder
-from ageverify.sdk.stores import MemoryNonceStore, MemorySpentTokens, NonceStore, SpentTokens
+from ageverify.sdk.stores import (
+    MemoryNonceStore,
+    MemorySpentTokens,
+    NonceStore,
+    RedisNonceStore,
+    RedisSpentTokens,
+    SpentTokens,
+)
 from ageverify.sdk.tokens import TokenClient, TokenKey, TokenProof, TokenVerifier
 from ageverify.sdk.verifier import AgeProof, Verifier
 from ageverify.sdk.wallet import FileWallet, HeldCredential, MemoryWallet, Wallet
@@ -24,6 +31,8 @@ __all__ = [
     "MemorySpentTokens",
     "MemoryWallet",
     "NonceStore",
+    "RedisNonceStore",
+    "RedisSpentTokens",
     "SpentTokens",
     "TokenClient",
     "TokenKey",

@@ -28,6 +28,7 @@ _HTTP_CODES: dict[int, str] = {
     409: "conflict",
     413: "payload-too-large",
     415: "unsupported-media-type",
+    429: "rate-limited",
     503: "unavailable",
 }
 
