@@ -69,17 +69,28 @@ def create_app(
 
 
 def configure_logging(settings: Settings) -> None:
-    """Send the ``ageverify`` loggers to stderr at ``settings.log_level``, once per process."""
+    """Send the ``ageverify`` loggers to stderr at ``settings.log_level``, once per process.
+
+    Lines are JSON objects with the request id (``ageverify.logs``) unless
+    ``settings.log_format`` is ``text``, the default of development mode.
+    """
+    from ageverify.logs import JsonFormatter, RequestIdFilter
+
     root = logging.getLogger("ageverify")
     root.setLevel(settings.log_level)
-    if not any(getattr(h, "_ageverify", False) for h in root.handlers):
+    handler = next((h for h in root.handlers if getattr(h, "_ageverify", False)), None)
+    if handler is None:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         handler._ageverify = True  # type: ignore[attr-defined]
+        handler.addFilter(RequestIdFilter())
         root.addHandler(handler)
         # Our own handler writes the lines; passing them up as well would
         # print each twice under a configured root logger.
         root.propagate = False
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
 
 
 def configure_storage(settings: Settings, clock: Callable[[], float] | None) -> Runtime:

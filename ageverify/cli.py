@@ -139,6 +139,29 @@ def init(dev: bool, instance_path: Path) -> None:
 # --- serve ------------------------------------------------------------------
 
 
+def prepare_metrics_folder() -> str:
+    """Give gunicorn's workers an empty folder for their metric samples; return its path.
+
+    prometheus_client picks its multiprocess mode when first imported, so this
+    runs before anything imports it: ``deploy/gunicorn.conf.py`` calls it first,
+    ``ageverify serve`` before building the app. ``PROMETHEUS_MULTIPROC_DIR``
+    is kept if set (a tmpfs mount in containers), else a temporary folder is
+    made. Files left by an earlier run would add its counts to this one's, so
+    they are removed.
+    """
+    import tempfile
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        folder = tempfile.mkdtemp(prefix="ageverify-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
+    return folder
+
+
 def server_options(
     *, host: str | None = None, port: int | None = None, workers: int | None = None
 ) -> dict[str, Any]:
@@ -147,6 +170,8 @@ def server_options(
     ``host``/``port`` override ``AGEVERIFY_BIND`` (default 127.0.0.1:8000);
     ``workers`` overrides ``AGEVERIFY_WORKERS`` (default 2 × CPUs + 1, at most 8).
     """
+    from ageverify.web import metrics
+
     bind = os.environ.get("AGEVERIFY_BIND", DEFAULT_BIND)
     if host is not None or port is not None:
         default_host, _, default_port = bind.rpartition(":")
@@ -177,6 +202,8 @@ def server_options(
         # gunicorn 27's runtime control socket defaults to one path per user,
         # shared by every instance; nothing here needs it.
         "control_socket_disable": True,
+        # Metrics of all workers in one scrape (see prepare_metrics_folder).
+        "child_exit": metrics.child_exit,
     }
 
 
@@ -201,6 +228,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """
     from gunicorn.app.base import BaseApplication
 
+    prepare_metrics_folder()
     from ageverify import create_app
 
     # Fail closed before forking: each worker would otherwise fail on its own.

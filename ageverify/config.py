@@ -94,6 +94,9 @@ class Settings:
     # known to have verified on that day, and tell their age band.
     stats_min_count: int = 10
     log_level: str = "INFO"
+    # "json" (one object per line, for a log collector) or "text"; empty
+    # picks json in production and text in development.
+    log_format: str = ""
     # Redis shared by every instance (rate limit counters); empty: this
     # process's memory, which suits a single instance.
     redis_url: str = ""
@@ -185,6 +188,7 @@ class Settings:
             key_passphrase=_parse_passphrase(key_passphrase),
             thresholds=_parse_thresholds(raw("thresholds")),
             log_level=_parse_log_level(raw("log_level")),
+            log_format=_parse_log_format(raw("log_format"), env),
             redis_url=_parse_redis_url(raw("redis_url")),
             rate_limit_issuance=rate_limits["rate_limit_issuance"],
             rate_limit_tokens=rate_limits["rate_limit_tokens"],
@@ -355,6 +359,14 @@ def _parse_rate_limit(name: str, value: Any) -> str:
             f"{_env_name(name)} must read like '30/minute;300/hour', or be 'none'"
         ) from None
     return value
+
+
+def _parse_log_format(value: Any, env: str) -> str:
+    if value is None:
+        return "text" if env == "development" else "json"
+    if value not in ("json", "text"):
+        raise ConfigurationError(f"{_env_name('log_format')} must be json or text")
+    return str(value)
 
 
 def _parse_log_level(value: Any) -> str:

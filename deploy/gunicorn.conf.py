@@ -9,8 +9,11 @@ Environment: ``AGEVERIFY_BIND`` (default ``127.0.0.1:8000``),
 application's own ``AGEVERIFY_*`` settings.
 """
 
-from ageverify.cli import server_options
+from ageverify.cli import prepare_metrics_folder, server_options
 
+# Before anything imports prometheus_client: every worker then writes its
+# metric samples where one scrape reads them all.
+prepare_metrics_folder()
 _options = server_options()
 
 wsgi_app = "ageverify:create_app()"
@@ -32,3 +35,4 @@ max_requests = _options["max_requests"]
 max_requests_jitter = _options["max_requests_jitter"]
 proc_name = _options["proc_name"]
 control_socket_disable = _options["control_socket_disable"]
+child_exit = _options["child_exit"]

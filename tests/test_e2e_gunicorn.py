@@ -55,6 +55,7 @@ class Server:
     url: str
     instance: Path
     log: Path
+    process: subprocess.Popen[bytes]
 
 
 LAUNCHERS = {
@@ -104,7 +105,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
                 pass
             assert time.monotonic() < deadline, "gunicorn did not answer /healthz in 30 s"
             time.sleep(0.1)
-        yield Server(url, instance, log)
+        yield Server(url, instance, log, process)
     finally:
         process.terminate()
         try:
@@ -168,3 +169,51 @@ def test_issue_and_verify_over_http(server: Server) -> None:
     ):
         assert secret not in log
     assert "Traceback" not in log
+
+
+def _counter(text: str, name: str, labels: dict[str, str]) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+def test_one_scrape_counts_every_worker(server: Server) -> None:
+    def healthz_count() -> float:
+        with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:  # noqa: S310
+            text = response.read().decode()
+        labels = {"route": "/healthz", "http_method": "GET", "status": "200"}
+        return _counter(text, "ageverify_http_requests_total", labels)
+
+    before = healthz_count()
+    for _ in range(40):
+        assert _request(server.url + "/healthz")[0] == 200
+    # Each scrape lands on whichever of the two workers accepts it; every one
+    # must report the requests of both.
+    assert [healthz_count() for _ in range(6)] == [before + 40] * 6
+
+
+def test_sigterm_lets_the_request_in_flight_finish(server: Server) -> None:
+    import signal
+
+    host, port = server.url.removeprefix("http://").split(":")
+    body = b'{"attestation": "x", "holder_keys": []}'
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            b"POST /v1/credentials HTTP/1.1\r\nHost: " + host.encode() + b"\r\n"
+            b"Content-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10]
+        )
+        time.sleep(0.3)  # the worker is now reading this request's body
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        connection.sendall(body[10:])
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b'"code":"jws-malformed"' in answer
+    assert server.process.wait(timeout=30) == 0

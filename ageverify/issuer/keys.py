@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ageverify.config import Settings
@@ -168,6 +168,21 @@ class SigningKeys:
         if kid is None:
             raise IssuanceError("no-signing-key")
         return CurrentKey(kid, self._private_key(kid), start)
+
+    def signing_until(self, now: float | None = None) -> int | None:
+        """When the last epoch with an active key ends (None: no key signs now or later).
+
+        Monitoring alerts on it: issuance stops at that moment unless
+        ``generate_ahead`` runs before.
+        """
+        now = self._clock() if now is None else now
+        with self._sessions() as session:
+            end: int | None = session.scalar(
+                select(func.max(SigningKey.epoch_end)).where(
+                    SigningKey.status == "active", SigningKey.epoch_end > now
+                )
+            )
+            return end
 
     def list(self) -> builtins.list[dict[str, Any]]:
         """Metadata of every key, newest epoch first (public JWKs only)."""

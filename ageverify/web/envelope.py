@@ -51,16 +51,26 @@ def _finish_response(response: Response) -> Response:
     if request_id is not None:
         response.headers["X-Request-ID"] = request_id
         elapsed_ms = (time.perf_counter() - g.started) * 1000
+        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        code = g.get("error_code", "-")
         access_log.info(
             "%s %s %d %.1fms code=%s request_id=%s",
             request.method,
             # The route's pattern, not the path sent: a path is the client's
             # text (an unmatched one can carry anything, a token included).
-            request.url_rule.rule if request.url_rule is not None else "<unmatched>",
+            route,
             response.status_code,
             elapsed_ms,
-            g.get("error_code", "-"),
+            code,
             request_id,
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(elapsed_ms, 1),
+                "code": code,
+            },
         )
     return response
 

@@ -12,12 +12,14 @@ proxy's address.
 
 from __future__ import annotations
 
-from flask import Flask
-from flask_limiter import Limiter
+from flask import Flask, Response, g
+from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ageverify.config import Settings
+from ageverify.errors import AgeVerifyError
+from ageverify.web.errors import error_response
 
 # endpoint -> the Settings field holding its limit.
 LIMITED_ENDPOINTS = {
@@ -36,18 +38,29 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         app=app,
         storage_uri=_storage_uri(settings.redis_url),
         strategy="moving-window",
-        headers_enabled=True,
+        # Only a refusal says when to come back (Retry-After, below); the
+        # remaining allowance is not announced on every answer.
+        headers_enabled=False,
         key_prefix="ageverify",
         # A limiter that cannot reach Redis does not take the issuer down:
         # the signing endpoints still check quotas and single use in the database.
         swallow_errors=True,
     )
+    app.register_error_handler(RateLimitExceeded, _refused)
     for endpoint, field_name in LIMITED_ENDPOINTS.items():
         limit = getattr(settings, field_name)
         if limit != "none":
             view = app.view_functions[endpoint]
             app.view_functions[endpoint] = limiter.limit(limit)(view)  # type: ignore[assignment]
     return limiter
+
+
+def _refused(error: RateLimitExceeded) -> Response:
+    """429 ``rate-limited``, with Retry-After the length of the window that was exceeded."""
+    g.error_code = "rate-limited"
+    response = error_response(AgeVerifyError("rate-limited"))
+    response.headers["Retry-After"] = str(error.limit.limit.get_expiry())
+    return response
 
 
 def _storage_uri(redis_url: str) -> str:

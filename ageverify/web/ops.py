@@ -1,9 +1,11 @@
 """Operations endpoints: liveness, readiness, metrics.
 
-``/metrics`` exposes requests by status class, and nothing per person, per
-platform or per verifier key. Issuance counts are not there on purpose: a
-live counter per method and age fact would show each issuance as it happens
-and undo the small-cell suppression of ``/v1/stats``, where auditors get them.
+``/healthz`` answers while the process runs; ``/readyz`` only when the
+database, Redis (if configured) and a signing key for the current epoch are
+there, so a load balancer sends no traffic to an instance that would fail it.
+``/metrics`` is described in :mod:`ageverify.web.metrics`: aggregate and
+operational, nothing per person, platform or verifier key. Serve it to the
+monitoring network only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from ageverify.errors import AgeVerifyError
+from ageverify.web import metrics as measured
 from ageverify.web.runtime import runtime
 
 bp = Blueprint("ops", __name__)
@@ -28,7 +31,7 @@ def healthz() -> Any:
 
 @bp.get("/readyz")
 def readyz() -> Any:
-    """Readiness: the database answers and a key can sign for the current epoch."""
+    """Readiness: the database (and Redis, if configured) answer and a key can sign now."""
     try:
         runtime().check_ready()
     except AgeVerifyError:
@@ -41,18 +44,11 @@ def readyz() -> Any:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text exposition of aggregate counts."""
+    """Prometheus text exposition (see :mod:`ageverify.web.metrics` for what is counted)."""
     state = runtime()
-    lines = [
-        "# HELP ageverify_http_responses_total Responses by status class (this worker).",
-        "# TYPE ageverify_http_responses_total counter",
-    ]
-    for status_class, count in sorted(state.request_counts.snapshot().items()):
-        lines.append(f'ageverify_http_responses_total{{class="{status_class}"}} {count}')
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+    now = state.clock()
+    return measured.exposition(state.signing_keys.signing_until(now), now)
 
 
-@bp.after_app_request
-def _count(response: Response) -> Response:
-    runtime().request_counts.add(response.status_code)
-    return response
+bp.before_app_request(measured.start_request)
+bp.after_app_request(measured.observe_response)

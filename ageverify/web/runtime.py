@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,24 +61,6 @@ class VerificationKeys:
         return lookup
 
 
-class RequestCounts:
-    """Responses counted by status class in this worker process (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-
-    def add(self, status: int) -> None:
-        """Count one response with HTTP ``status``."""
-        with self._lock:
-            self._counts[f"{status // 100}xx"] += 1
-
-    def snapshot(self) -> dict[str, int]:
-        """The counts so far, by status class ("2xx", "4xx", ...)."""
-        with self._lock:
-            return dict(self._counts)
-
-
 @dataclass
 class Runtime:
     """Settings, database, keys and the issuing services of one process."""
@@ -94,12 +75,21 @@ class Runtime:
     tokens: TokenIssuer
     log: TransparencyLog
     verification_keys: VerificationKeys = field(default_factory=VerificationKeys)
-    request_counts: RequestCounts = field(default_factory=RequestCounts)
 
     def check_ready(self) -> None:
-        """Raise unless the database answers and the current epoch has a signing key."""
+        """Raise unless the database and Redis answer and the current epoch has a signing key."""
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
+        if self.settings.redis_url:
+            import redis
+
+            client = redis.Redis.from_url(
+                self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+            )
+            try:
+                client.ping()
+            finally:
+                client.close()
         self.signing_keys.current(self.clock())
 
     def close(self) -> None:

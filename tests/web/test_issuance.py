@@ -37,15 +37,3 @@ def test_credentials_carry_the_attested_facts_only_as_disclosures(
     facts = {name: value for _, name, value in map(decode_disclosure, credential.split("~")[1:-1])}
     thresholds = app.extensions["ageverify"].settings.thresholds
     assert facts == {f"age_over_{t}": t <= 15 for t in thresholds}
-
-
-def test_metrics_show_no_live_issuance_facts(
-    client: FlaskClient, attest: Callable[..., str]
-) -> None:
-    # Live per-fact counters would date each issuance and undo /v1/stats's suppression.
-    keys = HolderKeys.generate(1)
-    client.post("/v1/credentials", json={"attestation": attest(), "holder_keys": keys.jwks})
-    metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'ageverify_http_responses_total{class="2xx"}' in metrics
-    assert "threshold" not in metrics
-    assert "method" not in metrics
