@@ -11,6 +11,7 @@ is told which table, log events and key files belong to one kind of key.
 from __future__ import annotations
 
 import builtins
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from ageverify.errors import AgeVerifyError
 from ageverify.storage.db import transaction
 from ageverify.storage.models import SigningKey, TokenKey
 from ageverify.translog.log import record
+
+log = logging.getLogger("ageverify.keys")
 
 Row = TypeVar("Row", SigningKey, TokenKey)
 
@@ -94,7 +97,19 @@ class KeyLifecycle(Generic[Row]):
         # without its private half.
         with self.lock:
             self.cache.pop(key_id, None)
-        self.keystore.delete(self.key_file(key_id))
+        try:
+            self.keystore.delete(self.key_file(key_id))
+        except OSError as error:
+            # The revocation stands (committed, logged, unpublished); a key
+            # folder mounted read-only (a Kubernetes Secret) keeps the file,
+            # which the operator must remove where the keys come from.
+            log.warning(
+                "revoked %s, but its private key file could not be removed (%s): "
+                "delete %s from the key source",
+                key_id,
+                type(error).__name__,
+                self.key_file(key_id),
+            )
         return description
 
     def _get(self, session: Session, key_id: str) -> Row:

@@ -109,6 +109,25 @@ def test_revoked_key_leaves_the_jwks_and_its_file_is_deleted(signing_keys, keyst
     assert caught.value.code == "no-signing-key"
 
 
+def test_revoking_with_a_read_only_key_folder_still_revokes(
+    signing_keys, keystore, monkeypatch, caplog
+):
+    # A key folder mounted read-only (a Kubernetes Secret) cannot lose the file;
+    # the revocation itself must not fail for that.
+    def read_only(name):
+        raise PermissionError(30, "Read-only file system")
+
+    kid = signing_keys.current().kid
+    monkeypatch.setattr(keystore, "delete", read_only)
+    with caplog.at_level("WARNING", logger="ageverify.keys"):
+        described = signing_keys.revoke(kid)
+    assert described["status"] == "revoked"
+    assert kid not in [k["kid"] for k in signing_keys.jwks()["keys"]]
+    with pytest.raises(AgeVerifyError):
+        signing_keys.current()
+    assert "could not be removed (PermissionError)" in caplog.text
+
+
 def test_revoked_key_cannot_be_retired(signing_keys):
     kid = signing_keys.current().kid
     signing_keys.revoke(kid)
