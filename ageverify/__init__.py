@@ -166,6 +166,7 @@ def configure_blueprints(app: Flask) -> None:
         stats,
         translog,
         verification,
+        wallet,
         wellknown,
     )
 
@@ -179,6 +180,7 @@ def configure_blueprints(app: Flask) -> None:
         admin,
         ops,
         openapi,
+        wallet,
     ):
         app.register_blueprint(module.bp)
 

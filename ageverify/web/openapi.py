@@ -19,6 +19,7 @@ from ageverify.formats.attestation import METHODS
 from ageverify.issuer.stats import MAX_DAYS
 from ageverify.issuer.tokens import NONCE_LIFETIME, NONCE_PATH, TOKEN_REQUEST_PATH
 from ageverify.web.stats import STATS_PATH
+from ageverify.web.wallet import FILES as WALLET_FILES
 
 bp = Blueprint("openapi", __name__)
 
@@ -515,6 +516,36 @@ def _paths() -> dict[str, Any]:
                 cache="public, max-age=300",
             )
         },
+        "/wallet/": {
+            "get": _operation(
+                "The browser wallet's page.",
+                tag="wallet",
+                ok=("200", "The wallet (HTML).", None),
+                ok_content={"text/html": {"schema": {"type": "string"}}},
+                cache="no-cache",
+                description=(
+                    "A static page: it reads #attestation=<JWS> (from a verifier) or "
+                    "#request=<base64url JSON> (from a platform) in the URL fragment, which "
+                    "never reaches the issuer, keeps holder keys and credentials in the "
+                    "browser and answers the platform's callback directly. Sent with a strict "
+                    "Content-Security-Policy and Referrer-Policy: no-referrer."
+                ),
+            )
+        },
+        "/wallet/{name}": {
+            "get": _operation(
+                "One of the browser wallet's files (scripts, style sheet, service worker).",
+                tag="wallet",
+                parameters=("wallet_file",),
+                ok=("200", "The file, as it is in the package.", None),
+                ok_content={
+                    media_type.split(";")[0]: {"schema": {"type": "string"}}
+                    for media_type in dict.fromkeys(WALLET_FILES.values())
+                },
+                errors=("not-found",),
+                cache="no-cache",
+            )
+        },
     }
 
 
@@ -892,6 +923,12 @@ def document(
                     "required": False,
                     "description": "Last UTC day of the range (included), YYYY-MM-DD.",
                     "schema": {"type": "string", "format": "date"},
+                },
+                "wallet_file": {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"enum": sorted(WALLET_FILES)},
                 },
                 "path": {
                     "name": "path",
