@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 NPM    ?= npm
 
-.PHONY: run test bench demo lint clean
+.PHONY: run test bench demo story lint clean
 
 $(BIN)/ageverify: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,12 @@ interop/node_modules: interop/package-lock.json
 test: $(BIN)/ageverify interop/node_modules
 	$(BIN)/python -m pytest
 
-## The story from attestation to refused replay, printed step by step
+## Try it in a browser: issuer + wallet :8000, demo verifier :8100, chat sites :8101 and :8102
 demo: $(BIN)/ageverify
+	$(BIN)/python -m examples.run_demo
+
+## The story from attestation to refused replay, printed step by step
+story: $(BIN)/ageverify
 	$(BIN)/ageverify demo
 
 ## Benchmarks: ratios against the raw cryptography floor, measured in the same run
@@ -43,7 +47,7 @@ bench: $(BIN)/ageverify
 	$(BIN)/python -m benchmarks.merkle
 
 lint: $(BIN)/ageverify
-	$(BIN)/ruff check ageverify tests benchmarks
+	$(BIN)/ruff check ageverify tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache interop/node_modules

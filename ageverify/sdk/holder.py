@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -24,7 +26,7 @@ from ageverify.errors import CODES, AgeVerifyError, KeyStoreError, VerificationE
 from ageverify.formats import jose, sdjwt, strictjson
 from ageverify.formats.privacypass import Token
 from ageverify.sdk import tokens
-from ageverify.sdk.tokens import PostRequest, TokenClient
+from ageverify.sdk.tokens import CREDENTIAL_AUTH_SCHEME, PostRequest, TokenClient
 from ageverify.sdk.verifier import (
     DISCOVERY_PATH,
     FETCH_TIMEOUT,
@@ -41,11 +43,61 @@ from ageverify.sdk.wallet import (
     private_holder_jwk,
 )
 
-__all__ = ["CREDENTIAL_PATH", "MAX_BATCH", "Holder", "post_json"]
+__all__ = ["CREDENTIAL_PATH", "MAX_BATCH", "Holder", "age_credential_challenges", "post_json"]
 
 CREDENTIAL_PATH = "/v1/credentials"
 # The issuer's own limit may be lower; it says so with holder-keys-invalid.
 MAX_BATCH = 30
+MAX_CHALLENGE_HEADER = 16_384
+
+
+# An AgeCredential challenge of the platform gate: its scheme, then its
+# parameters, quoted (an audience holds ":" and "/"). Values with quoted-pair
+# escapes are not read: the gate never sends any.
+_AGE_SCHEME = re.compile(r"(?:^|,)[ \t]*(?i:AgeCredential)[ \t]+")
+_AGE_PARAM = re.compile(r'([A-Za-z0-9_-]+)[ \t]*=[ \t]*"([^"\\]*)"[ \t]*(,?)[ \t]*')
+_NEXT_PARAM = re.compile(r"[A-Za-z0-9_-]+[ \t]*=")
+_NONCE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_AGE = re.compile(r"[0-9]{1,3}")
+
+
+def age_credential_challenges(header: object) -> list[dict[str, str]]:
+    """The parameters of each ``AgeCredential`` challenge in a ``WWW-Authenticate`` value.
+
+    Names are lower-cased; a challenge repeating a parameter is left out,
+    and so is anything that is not ``name="value"``. Other schemes in the
+    same header are skipped.
+    """
+    if not isinstance(header, str) or len(header) > MAX_CHALLENGE_HEADER:
+        return []
+    found = []
+    for scheme in _AGE_SCHEME.finditer(header):
+        params: dict[str, str] | None = {}
+        position = scheme.end()
+        while params is not None:
+            match = _AGE_PARAM.match(header, position)
+            if match is None:
+                break
+            name = match.group(1).lower()
+            if name in params:
+                params = None
+                break
+            params[name] = match.group(2)
+            position = match.end()
+            if not match.group(3) or not _NEXT_PARAM.match(header, position):
+                break
+        if params:
+            found.append(params)
+    return found
+
+
+def _age_param(value: str | None) -> int | None:
+    """The age in a challenge parameter, None when absent; ValueError when not whole years."""
+    if value is None:
+        return None
+    if not _AGE.fullmatch(value):
+        raise ValueError("an age is one to three digits")
+    return int(value)
 
 
 def post_json(url: str, body: bytes) -> tuple[int, bytes]:
@@ -281,18 +333,47 @@ class Holder:
         return self.tokens.fetch_tokens(issuer_url, threshold, count, origin_info=origin_info)
 
     def answer(self, www_authenticate: str, *, origin: str | None = None) -> str:
-        """Answer a platform's ``WWW-Authenticate: PrivateToken`` challenge.
+        """Answer a platform's ``WWW-Authenticate`` challenge: an ``Authorization`` value.
 
-        Returns the ``Authorization`` value (``PrivateToken token="..."``)
-        for the first challenge naming the issuer of a credential held, using
-        a token fetched ahead for it or minting one. ``origin`` is the
-        platform's ``host[:port]``, checked against the challenge's origins.
-        Raises ``token-challenge-unusable`` when no challenge can be
-        answered; see :meth:`TokenClient.answer`.
+        An ``AgeCredential`` challenge (``realm="age", audience="...",
+        nonce="...", min_age="18"`` and/or ``max_age="17"``, as the platform
+        gate sends it) is answered with ``AgeCredential presentation="...",
+        nonce="..."``, a presentation from :meth:`present`. A ``PrivateToken``
+        challenge is answered with ``PrivateToken token="..."`` for the
+        first challenge naming the issuer of a credential held, using a token
+        fetched ahead for it or minting one (see :meth:`TokenClient.answer`).
+        ``origin`` is the platform's ``host[:port]``: an ``AgeCredential``
+        challenge for another audience is not answered (a site relaying
+        another's challenge gets nothing it could use there), nor a
+        ``PrivateToken`` challenge restricted to other origins. Raises
+        ``age-challenge-unusable`` when the header offers only
+        ``AgeCredential`` challenges and none can be answered,
+        ``token-challenge-unusable`` when no challenge at all can be.
         """
+        offered = age_credential_challenges(www_authenticate)
+        for params in offered:
+            audience, nonce = params.get("audience", ""), params.get("nonce", "")
+            try:
+                min_age = _age_param(params.get("min_age"))
+                max_age = _age_param(params.get("max_age"))
+                netloc = urlsplit(audience).netloc
+            except ValueError:
+                continue
+            if not audience or not _NONCE.fullmatch(nonce) or (min_age is None and max_age is None):
+                continue
+            if origin is not None and netloc != origin:
+                continue
+            presentation = self.present(audience, nonce, min_age=min_age, max_age=max_age)
+            return f'{CREDENTIAL_AUTH_SCHEME} presentation="{presentation}", nonce="{nonce}"'
         now = self._clock()
         issuers = dict.fromkeys(held.issuer for held in self.wallet.credentials() if held.exp > now)
-        return self.tokens.answer(www_authenticate, issuers=issuers, origin=origin)
+        try:
+            return self.tokens.answer(www_authenticate, issuers=issuers, origin=origin)
+        except AgeVerifyError as error:
+            asked = isinstance(www_authenticate, str) and _AGE_SCHEME.search(www_authenticate)
+            if asked and error.code == "token-challenge-unusable":
+                raise AgeVerifyError("age-challenge-unusable") from None
+            raise
 
     def _present_to_issuer(self, issuer_url: str, nonce: str, threshold: int) -> str:
         """A presentation for a token request: audience the issuer, ``age_over_<threshold>``."""

@@ -34,6 +34,11 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+# prometheus_client chose its mode when first imported (just above): read the
+# same variable now, not at each scrape, so that a later change of the
+# environment cannot make a scrape read files no worker writes.
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+
 REQUESTS = Counter(
     "ageverify_http_requests",
     "HTTP requests answered, by route pattern, method and status.",
@@ -90,7 +95,7 @@ class _Scrape:
 
 def exposition(signing_until: int | None, now: float) -> Response:
     """The Prometheus text exposition; ``signing_until`` is the end of the last signing epoch."""
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+    if MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         samples = registry.collect
@@ -117,5 +122,5 @@ def exposition(signing_until: int | None, now: float) -> Response:
 
 def child_exit(server: object, worker: object) -> None:
     """Drop a dead worker's live gauges (its counters stay counted)."""
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+    if MULTIPROCESS:
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
