@@ -100,11 +100,14 @@ def _print_json(value: Any) -> None:
     help="Instance folder (database, development settings).",
 )
 def init(dev: bool, instance_path: Path) -> None:
-    """Create the database schema and the signing keys of the coming epochs.
+    """Create or upgrade the database schema, and the signing keys of the coming epochs.
 
     In production, set AGEVERIFY_ISSUER_URL and AGEVERIFY_KEY_PASSPHRASE first;
-    run it again at any time (it only adds what is missing).
+    run it again at any time (it only adds what is missing). The schema is
+    brought to the latest revision as `ageverify db upgrade` does.
     """
+    from ageverify.config import Settings
+
     overrides: dict[str, Any] = {"instance_path": instance_path}
     if dev:
         from ageverify.config import write_dev_settings
@@ -112,10 +115,13 @@ def init(dev: bool, instance_path: Path) -> None:
         written = write_dev_settings(instance_path)
         click.echo(f"Development settings: {written}")
         overrides["env"] = "development"
+    # Settings first: a production instance missing its settings changes nothing.
+    database_url = Settings.load(**overrides).database_url
+    click.echo(f"Database: {_shown_url(database_url)}")
+    _upgrade_schema(database_url)
     with _runtime(**overrides) as state:
         generated = state.signing_keys.generate_ahead(state.clock())
         token_keys = state.token_keys.generate_ahead(state.clock())
-        click.echo(f"Database: {state.settings.database_url}")
         click.echo(f"Signing keys in {state.settings.keys_dir}: {len(generated)} generated")
         click.echo(f"Privacy Pass token keys: {len(token_keys)} generated")
         if dev:
@@ -134,6 +140,114 @@ def init(dev: bool, instance_path: Path) -> None:
                 "  ageverify serve\n"
                 "Run `ageverify keys generate-ahead` at least once per epoch (e.g. from cron)."
             )
+
+
+# --- db ---------------------------------------------------------------------
+
+
+@cli.group(cls=_Group)
+def db() -> None:
+    """The database schema: which revision it is at, and upgrades to the latest.
+
+    Acts on AGEVERIFY_DATABASE_URL (default: ageverify.db in the instance
+    folder) and needs no other setting. `ageverify init` upgrades too; a
+    running issuer refuses a schema older than its release needs.
+    """
+
+
+def _shown_url(url: str) -> str:
+    """``url`` with its password masked, fit to print."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is reported by make_engine
+        return "(unparsable database URL)"
+
+
+@contextmanager
+def _database(url: str) -> Iterator[Any]:
+    """An engine for ``url``; a database that cannot be reached is one line, not a traceback."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from ageverify.storage.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        yield engine
+    except SQLAlchemyError as error:
+        cause = error.orig if isinstance(error, DBAPIError) else error
+        first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise click.ClickException(f"database {_shown_url(url)}: {first_line}") from None
+    finally:
+        engine.dispose()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ``url``; None for an in-memory or another database."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # reported by make_engine
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    path = _sqlite_file(url)
+    return path is not None and not path.exists()
+
+
+def _upgrade_schema(url: str) -> None:
+    from ageverify.storage import schema
+
+    path = _sqlite_file(url)
+    if path is not None:
+        # The embedded default lives in the instance folder, which may not exist yet.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with _database(url) as engine:
+        before, after = schema.upgrade(engine)
+    if before == after:
+        click.echo(f"Database schema: at revision {after}, the latest")
+    else:
+        click.echo(f"Database schema: upgraded from {before or 'nothing'} to revision {after}")
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the latest revision; an empty database gets every table.
+
+    Back up the database first. Safe to run again, and from several hosts at
+    once: an upgrade holds a lock and runs in one transaction, so one that
+    fails changes nothing.
+    """
+    from ageverify.config import load_database_url
+
+    url = load_database_url()
+    click.echo(f"Database: {_shown_url(url)}")
+    _upgrade_schema(url)
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the revision the database schema is at, and the latest one."""
+    from ageverify.config import load_database_url
+    from ageverify.storage import schema
+
+    url = load_database_url()
+    head = schema.head_revision()
+    current = None
+    if not _missing_sqlite_file(url):
+        with _database(url) as engine, engine.connect() as connection:
+            current = schema.current_revision(connection)
+    if current == head:
+        click.echo(f"{current} (latest)")
+    else:
+        click.echo(f"{current or 'none'} (latest: {head}; run `ageverify db upgrade`)")
 
 
 # --- serve ------------------------------------------------------------------

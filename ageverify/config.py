@@ -173,9 +173,7 @@ class Settings:
         if keys_dir.exists() and not keys_dir.is_dir():
             raise ConfigurationError(f"{_env_name('keys_dir')} ({keys_dir}) is not a directory")
 
-        database_url = pick("database_url") or f"sqlite:///{instance_path / 'ageverify.db'}"
-        if not isinstance(database_url, str):
-            raise ConfigurationError(f"{_env_name('database_url')} must be a string")
+        database_url = _parse_database_url(pick("database_url"), instance_path)
 
         ints = {name: _parse_int(name, raw(name), getattr(cls, name)) for name in _INT_BOUNDS}
         rate_limits = {name: _parse_rate_limit(name, raw(name)) for name in _RATE_LIMITS}
@@ -194,6 +192,24 @@ class Settings:
             rate_limit_tokens=rate_limits["rate_limit_tokens"],
             **ints,
         )
+
+
+def load_database_url(environ: Mapping[str, str] | None = None, **overrides: Any) -> str:
+    """The database URL ``Settings.load`` would use, read without the other settings.
+
+    Changing the schema (``ageverify db ...``) needs neither the issuer URL
+    nor the key passphrase. ``environ`` defaults to ``os.environ``;
+    ``overrides`` may give ``database_url`` and ``instance_path``.
+    """
+    if environ is None:
+        environ = os.environ
+
+    def raw(name: str) -> Any:
+        if overrides.get(name) is not None:
+            return overrides[name]
+        return environ.get(_env_name(name)) or None
+
+    return _parse_database_url(raw("database_url"), _absolute(raw("instance_path") or "instance"))
 
 
 def write_dev_settings(instance_path: str | os.PathLike[str]) -> Path:
@@ -242,6 +258,14 @@ def _read_dev_settings(instance_path: Path) -> dict[str, Any]:
 
 def _absolute(value: Any) -> Path:
     return Path(value).expanduser().resolve()
+
+
+def _parse_database_url(value: Any, instance_path: Path) -> str:
+    # The embedded default: a SQLite file in the instance folder.
+    url = value or f"sqlite:///{instance_path / 'ageverify.db'}"
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{_env_name('database_url')} must be a string")
+    return url
 
 
 def _parse_env(value: Any) -> str:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ageverify import create_app
 from ageverify.cli import cli
 from ageverify.formats import jose
+from ageverify.storage import schema
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -57,6 +58,60 @@ def test_init_dev_prepares_an_instance(initialised: CliRunner, instance: Path) -
 def test_init_dev_tells_what_to_run_next(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["init", "--dev"])
     assert "AGEVERIFY_ENV=development ageverify serve" in result.output
+
+
+def test_init_brings_the_database_schema_to_the_latest_revision(runner: CliRunner) -> None:
+    head = schema.head_revision()
+    result = runner.invoke(cli, ["init", "--dev"])
+    assert f"Database schema: upgraded from nothing to revision {head}" in result.output
+    again = runner.invoke(cli, ["init", "--dev"])
+    assert f"Database schema: at revision {head}, the latest" in again.output
+
+
+def test_db_commands_need_no_setting_but_the_database(tmp_path: Path) -> None:
+    # Production, without an issuer URL or key passphrase: enough to migrate.
+    runner = CliRunner(env={"AGEVERIFY_INSTANCE_PATH": str(tmp_path / "instance")})
+    head = schema.head_revision()
+    before = runner.invoke(cli, ["db", "current"])
+    assert (before.exit_code, before.output) == (
+        0,
+        f"none (latest: {head}; run `ageverify db upgrade`)\n",
+    )
+    assert not (tmp_path / "instance").exists()
+
+    upgraded = runner.invoke(cli, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert f"sqlite:///{tmp_path / 'instance' / 'ageverify.db'}" in upgraded.output
+    assert f"upgraded from nothing to revision {head}" in upgraded.output
+    assert runner.invoke(cli, ["db", "current"]).output == f"{head} (latest)\n"
+    again = runner.invoke(cli, ["db", "upgrade"])
+    assert f"at revision {head}, the latest" in again.output
+
+
+def test_a_schema_older_than_the_release_is_one_line_saying_what_to_run(
+    initialised: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if this release had a revision after the one the database is at.
+    monkeypatch.setattr(schema, "head_revision", lambda: "0002")
+    result = initialised.invoke(cli, ["verifiers", "list"])
+    assert result.exit_code == 1
+    assert "run `ageverify db upgrade`" in result.output
+    assert "Traceback" not in result.output
+    assert (
+        "(latest: 0002; run `ageverify db upgrade`)"
+        in initialised.invoke(cli, ["db", "current"]).output
+    )
+
+
+def test_db_commands_report_an_unreachable_database_in_one_line(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://issuer:s3cret@127.0.0.1:1/ageverify?connect_timeout=2"
+    runner = CliRunner(env={"AGEVERIFY_DATABASE_URL": url})
+    for command in (["db", "current"], ["db", "upgrade"]):
+        result = runner.invoke(cli, command)
+        assert result.exit_code == 1, command
+        assert "database postgresql+psycopg://issuer:***@127.0.0.1:1/" in result.output
+        assert "s3cret" not in result.output
+        assert "Traceback" not in result.output
 
 
 def _listed(runner: CliRunner, kind: str) -> list[dict[str, Any]]:

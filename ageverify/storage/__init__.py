@@ -1,4 +1,9 @@
-"""Persistence of the issuer: tables, engine and transactions (SQLAlchemy 2)."""
+"""Persistence of the issuer: tables, engine and transactions (SQLAlchemy 2).
+
+SQLite (embedded default) or PostgreSQL. ``models`` declares the tables,
+``schema`` migrates databases to them (Alembic revisions in ``migrations``),
+``db`` opens engines and transactions.
+"""
 
 from __future__ import annotations
 

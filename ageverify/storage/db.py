@@ -1,15 +1,26 @@
 """Engine, schema and transactions.
 
-SQLite is the embedded default, so its connections are tuned here: WAL
-journal (readers never wait for the writer) with ``synchronous=NORMAL``,
-foreign keys enforced, a busy timeout, and real transactions. Python's
-sqlite3 driver opens transactions lazily and only before data changes, which
-makes a read followed by a write racy; we turn that off and emit ``BEGIN``
-ourselves (the recipe in the SQLAlchemy SQLite dialect documentation).
-Transactions opened by ``transaction()`` take the write lock up front
-(``BEGIN IMMEDIATE``), because a WAL reader that later writes fails at once if
-another writer got in between.
-Other databases get the plain engine.
+Two databases are supported: SQLite, the embedded default, and PostgreSQL
+(``postgresql+psycopg://...``, psycopg 3) for production.
+
+SQLite connections are tuned here: WAL journal (readers never wait for the
+writer) with ``synchronous=NORMAL``, foreign keys enforced, a busy timeout,
+and real transactions. Python's sqlite3 driver opens transactions lazily and
+only before data changes, which makes a read followed by a write racy; we
+turn that off and emit ``BEGIN`` ourselves (the recipe in the SQLAlchemy
+SQLite dialect documentation). Transactions opened by ``transaction()`` take
+the write lock up front (``BEGIN IMMEDIATE``), because a WAL reader that
+later writes fails at once if another writer got in between.
+
+PostgreSQL runs at READ COMMITTED, where two transactions may both read a
+row and then both write it. ``transaction()`` keeps SQLite's promise there
+by first taking one transaction-scoped advisory lock, the writers' lock
+(:func:`lock_writers`); the transparency log takes the same lock before it
+counts its entries. A PostgreSQL lock wait gives up after
+``LOCK_TIMEOUT_MS``, as SQLite's busy timeout does, so that a mistake shows
+as an error instead of a hang. PostgreSQL text cannot hold a NUL character:
+such a parameter, which only a caller can have sent, is refused as
+``invalid-request`` before it reaches the driver.
 """
 
 from __future__ import annotations
@@ -18,31 +29,68 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
+from sqlalchemy import BigInteger, Connection, CursorResult, Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.expression import Executable, bindparam
 
-from ageverify.storage.models import Base
+from ageverify.errors import AgeVerifyError, ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a PostgreSQL statement waits for a lock (row or advisory) before failing.
+LOCK_TIMEOUT_MS = 10_000
+
+# The writers' advisory lock on PostgreSQL: the bytes "ageverif" read as a
+# number, a key no other application sharing the database is likely to use.
+WRITER_LOCK_KEY = int.from_bytes(b"ageverif", "big")
+_LOCK_WRITERS = text("SELECT pg_advisory_xact_lock(:key)").bindparams(
+    bindparam("key", WRITER_LOCK_KEY, type_=BigInteger)
+)
 
 # Execution option read by the SQLite ``begin`` hook; ignored by other dialects.
-_SQLITE_BEGIN = "ageverify_sqlite_begin"
+SQLITE_BEGIN = "ageverify_sqlite_begin"
+
+_DATABASE_URL_HELP = (
+    "AGEVERIFY_DATABASE_URL must name SQLite (sqlite:///path/to/file.db) or "
+    "PostgreSQL (postgresql+psycopg://user:password@host/database)"
+)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for ``url``; ``kwargs`` go to ``sqlalchemy.create_engine``.
 
-    For SQLite the connections are configured as described in the module
-    docstring; an in-memory database shares one connection so that every
-    session sees the same data.
+    ``postgresql://`` without a driver means psycopg 3. SQLite connections are
+    configured as the module docstring says; an in-memory database shares one
+    connection so that every session sees the same data. Any other database
+    raises ``ConfigurationError``.
     """
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(_DATABASE_URL_HELP) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        # Added to the server options the URL or the caller give, unless they set their own.
+        options = str(connect_args.get("options", parsed.query.get("options", "")))
+        if "lock_timeout" not in options:
+            connect_args["options"] = f"{options} -c lock_timeout={LOCK_TIMEOUT_MS}".strip()
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        try:
+            engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+        except ImportError as error:
+            raise ConfigurationError(
+                f"AGEVERIFY_DATABASE_URL names PostgreSQL, whose driver is missing ({error}): "
+                "install psycopg 3 (pip install 'psycopg[binary]')"
+            ) from None
+        event.listen(engine, "before_cursor_execute", _refuse_nul_text)
+        return engine
+    if backend != "sqlite":
+        raise ConfigurationError(f"{_DATABASE_URL_HELP}, not {backend}")
 
     connect_args = dict(kwargs.pop("connect_args", {}))
     connect_args.setdefault("check_same_thread", False)
@@ -50,7 +98,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     in_memory = parsed.database in (None, "", ":memory:")
     if in_memory:
         kwargs.setdefault("poolclass", StaticPool)
-    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    engine = create_engine(parsed, connect_args=connect_args, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -72,15 +120,53 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_sqlite(conn: Any) -> None:
-        mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+        mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 
 
-def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet (idempotent)."""
-    Base.metadata.create_all(engine)
+def _refuse_nul_text(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
+) -> None:
+    """Refuse a text parameter holding a NUL character, which PostgreSQL cannot take.
+
+    Such text only ever comes from a caller (an attestation's ``iss``, a key
+    id in a path); SQLite looks it up and finds nothing, PostgreSQL raises a
+    driver error that would be answered as the server's fault. Refused here
+    as the caller's, on every query.
+    """
+    for row in parameters if executemany else (parameters,):
+        values = row.values() if isinstance(row, Mapping) else (row or ())
+        if any(isinstance(value, str) and "\x00" in value for value in values):
+            raise AgeVerifyError("invalid-request", "Text holding a NUL character is not accepted.")
+
+
+def create_schema(engine: Engine, *, upgrade: bool = False) -> None:
+    """Make sure the database of ``engine`` has the schema this release needs.
+
+    An empty database is brought to the latest revision through the schema
+    migrations; one at the latest revision is left alone. One at an older
+    revision is upgraded with ``upgrade=True``, and otherwise refused with a
+    ``ConfigurationError`` saying to run ``ageverify db upgrade``: a running
+    service does not change a production schema behind its operator's back.
+    Safe to call from several processes at once.
+    """
+    # Imported here: Alembic is needed only when the schema is checked.
+    from ageverify.storage import schema
+
+    schema.prepare(engine, upgrade_older=upgrade)
+
+
+def lock_writers(connection: Connection) -> None:
+    """Wait until no other transaction holds the writers' lock, then hold it until this one ends.
+
+    On PostgreSQL a transaction-scoped advisory lock, taken again harmlessly
+    by a transaction that holds it. On SQLite nothing: a database has one
+    writer at a time, and ``transaction()`` takes its lock at ``BEGIN``.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK_WRITERS)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -89,16 +175,22 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+def transaction(sessions: sessionmaker[Session], *, serialised: bool = True) -> Iterator[Session]:
     """Run the block in one database transaction: commit on success, roll back on error.
 
-    On SQLite the write lock is taken at the start, so a transaction that
-    reads and then writes never fails half-way because another writer got in
-    first; it waits for the busy timeout instead.
+    The transactions of ``sessions`` run one at a time, so one that reads and
+    then writes never works on rows another changed in between: SQLite takes
+    its write lock at the start (waiting up to the busy timeout), PostgreSQL
+    the writers' lock. ``serialised=False`` leaves that lock out on
+    PostgreSQL, for a block whose every write is safe against concurrent
+    ones (a single UPDATE of a counter, an INSERT a key refuses twice);
+    SQLite serialises writers regardless.
     """
     with sessions() as session:
-        session.connection(execution_options={_SQLITE_BEGIN: "IMMEDIATE"})
+        connection = session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
         try:
+            if serialised:
+                lock_writers(connection)
             yield session
             session.commit()
         except BaseException:
@@ -134,7 +226,7 @@ class CompiledStatement:
             order = tuple(sql.positiontup) if sql.positional else None
             # Literals in the statement (the 1 of "count + 1") are binds too.
             compiled = self._compiled[dialect] = (sql.string, order, dict(sql.params))
-        text, order, literals = compiled
+        sql_text, order, literals = compiled
         values = {**literals, **parameters}
         arguments = values if order is None else tuple(values[name] for name in order)
-        return connection.exec_driver_sql(text, arguments)  # type: ignore[arg-type]
+        return connection.exec_driver_sql(sql_text, arguments)  # type: ignore[arg-type]

@@ -7,9 +7,10 @@ change. ``append`` stores the entry, the hashes of the full subtrees it
 completes, and a checkpoint for the new size signed with the log key, all in
 that transaction: the change, its entry and a checkpoint covering it commit
 together or not at all, so a crash never leaves a live key unlogged nor a gap
-in the log. Appends are serialised by the database (SQLite: the write lock
-``transaction()`` takes; elsewhere: a row lock on the latest checkpoint, and
-the primary keys refuse a second entry at the same index).
+in the log. Appends are serialised: ``append`` takes the writers' lock
+before it counts the entries (PostgreSQL: a transaction-scoped advisory lock,
+so writers in other processes wait; SQLite: the database write lock), and the
+primary keys refuse a second entry at the same index all the same.
 
 The log is read back as C2SP tlog-tiles: :meth:`checkpoint`, :meth:`tile` and
 :meth:`entries` serve only what the latest signed checkpoint covers.
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ageverify.crypto.keystore import FileKeyStore
 from ageverify.errors import AgeVerifyError, KeyStoreError, LogProofError
+from ageverify.storage.db import lock_writers
 from ageverify.storage.models import LogCheckpoint, LogEntry, LogNode
 from ageverify.translog import events, merkle, tiles
 from ageverify.translog.checkpoint import Checkpoint
@@ -211,15 +213,12 @@ class TransparencyLog:
         sqlalchemy_event.listen(session, "after_soft_rollback", rolled_back)
 
     def _lock_size(self, session: Session) -> int:
-        # The row lock serialises appenders on databases with row locks;
-        # SQLite's transactions hold the write lock already.
-        latest = session.scalar(
-            select(LogCheckpoint.size)
-            .order_by(LogCheckpoint.size.desc())
-            .limit(1)
-            .with_for_update()
-        )
-        return int(latest or 0)
+        # A row lock on the latest checkpoint would not do: the first append
+        # finds no row to lock, and under READ COMMITTED a writer that waited
+        # for the row would still read the size it saw before. The lock is
+        # taken first; the count read after it sees every committed append.
+        lock_writers(session.connection())
+        return int(session.scalar(select(func.max(LogCheckpoint.size))) or 0)
 
     def _append_entry(self, session: Session, index: int, entry: bytes) -> None:
         hash_at = _session_hash_at(session)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import CreateTable
 
+from ageverify.errors import ConfigurationError
 from ageverify.storage import (
     Base,
     IssuanceCount,
@@ -21,22 +25,43 @@ from ageverify.storage import (
     session_factory,
     transaction,
 )
-from ageverify.storage.db import CompiledStatement
+from ageverify.storage.db import LOCK_TIMEOUT_MS, CompiledStatement, lock_writers
 
 
-@pytest.fixture
-def sessions(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+def _sessions(url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(url)
     create_schema(engine)
     yield session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database: a SQLite file, then one on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on ``database_url`` with the schema."""
+    yield from _sessions(database_url)
+
+
+@pytest.fixture
+def sqlite_sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a SQLite file with the schema."""
+    yield from _sessions(f"sqlite:///{tmp_path / 'test.db'}")
 
 
 def _verifier(verifier_id: str = "v1") -> Verifier:
     return Verifier(id=verifier_id, name="V", methods=["bank"], status="active", created_at=1)
 
 
-def test_sqlite_connections_use_wal_and_foreign_keys(sessions):
+def test_sqlite_connections_use_wal_and_foreign_keys(sqlite_sessions):
+    sessions = sqlite_sessions
     with sessions() as session:
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
@@ -134,7 +159,9 @@ def test_compiled_statement_runs_like_core(sessions):
         record.execute(session.connection(), row)
         found = bump.execute(session.connection(), {"k_day": "2026-01-01", "k_over": True})
         assert [(threshold, bool(over)) for threshold, over in found] == [(18, True)]
-        with pytest.raises(IntegrityError):
+        # In a savepoint, as the issuer does: PostgreSQL aborts the whole
+        # transaction on an error, SQLite only the statement.
+        with pytest.raises(IntegrityError), session.begin_nested():
             record.execute(session.connection(), row)
     with sessions() as session:
         assert session.scalar(select(IssuanceCount.count)) == 2
@@ -158,3 +185,43 @@ def test_compiled_statement_uses_the_dialect_parameter_style():
     ((sql, arguments),) = calls
     assert "%(day)s" in sql
     assert arguments["day"] == "2026-01-01" and "bank" in arguments.values()
+
+
+# --- engines ------------------------------------------------------------------------
+
+
+def test_postgresql_without_a_driver_means_psycopg_3():
+    engine = make_engine("postgresql://issuer@db.example/ageverify")
+    assert engine.url.drivername == "postgresql+psycopg"
+    assert engine.dialect.driver == "psycopg"
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://issuer@db.example/ageverify", "oracle://db.example", "not a url"]
+)
+def test_other_databases_are_refused_saying_what_to_set(url):
+    with pytest.raises(ConfigurationError, match="AGEVERIFY_DATABASE_URL must name SQLite"):
+        make_engine(url)
+
+
+def test_postgresql_lock_waits_give_up_instead_of_hanging(pg_url):
+    """A transaction waiting for the writers' lock fails after the lock timeout."""
+    holder = make_engine(pg_url)
+    # The default LOCK_TIMEOUT_MS, shortened for the test through the same setting.
+    impatient = make_engine(pg_url, connect_args={"options": "-c lock_timeout=200"})
+    try:
+        with holder.connect() as first, first.begin():
+            lock_writers(first)
+            configured = text("SELECT setting FROM pg_settings WHERE name = 'lock_timeout'")
+            assert first.execute(configured).scalar() == str(LOCK_TIMEOUT_MS)
+            started = time.monotonic()
+            with (
+                pytest.raises(OperationalError, match="lock timeout"),
+                impatient.connect() as second,
+                second.begin(),
+            ):
+                lock_writers(second)
+            assert 0.15 < time.monotonic() - started < 5
+    finally:
+        holder.dispose()
+        impatient.dispose()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the issuer's schema; see ``ageverify.storage.schema``."""

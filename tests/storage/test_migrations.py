@@ -1,0 +1,201 @@
+"""Schema migrations: the revisions build exactly the schema models.py declares, on every database.
+
+Each test runs on a new SQLite file and on a new database of the test
+PostgreSQL server (tests/pg.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, select, text
+
+from ageverify.errors import ConfigurationError
+from ageverify.storage import Base, Verifier, create_schema, make_engine, schema, transaction
+from ageverify.storage.db import session_factory
+
+TABLES = set(Base.metadata.tables)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def dialect(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def new_database(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """``new_database()`` -> the URL of another new, empty database of ``dialect``."""
+    names = iter(range(1, 100))
+
+    def create() -> str:
+        if dialect == "sqlite":
+            return f"sqlite:///{tmp_path / f'empty-{next(names)}.db'}"
+        return str(request.getfixturevalue("postgres").create_schema())
+
+    return create
+
+
+@pytest.fixture
+def engine(new_database: Any) -> Any:
+    """An engine on a new, empty database."""
+    engine = make_engine(new_database())
+    yield engine
+    engine.dispose()
+
+
+def _revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return schema.current_revision(connection)
+
+
+def _snapshot(engine: Engine) -> dict[str, Any]:
+    """What reflection tells of each table of the models, in a form that compares."""
+    inspector = inspect(engine)
+    tables: dict[str, Any] = {}
+    for table in sorted(TABLES):
+        tables[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                for c in inspector.get_columns(table)
+            ],
+            "primary key": inspector.get_pk_constraint(table),
+            "foreign keys": sorted(
+                (fk["name"], tuple(fk["constrained_columns"]), fk["referred_table"])
+                for fk in inspector.get_foreign_keys(table)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), i["unique"])
+                for i in inspector.get_indexes(table)
+            ),
+            "unique": sorted(
+                (u["name"], tuple(u["column_names"]))
+                for u in inspector.get_unique_constraints(table)
+            ),
+            "checks": sorted(
+                (c["name"], c["sqltext"]) for c in inspector.get_check_constraints(table)
+            ),
+        }
+    return tables
+
+
+def test_migrations_build_the_schema_models_py_declares(engine: Engine, new_database: Any) -> None:
+    assert schema.upgrade(engine) == (None, schema.head_revision())
+
+    # Alembic finds nothing to change between the migrated database and the models...
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+    # ...and what it does not compare (primary keys, CHECK constraints) is
+    # the same as in a database the models create directly.
+    direct = make_engine(new_database())
+    try:
+        Base.metadata.create_all(direct)
+        assert _snapshot(engine) == _snapshot(direct)
+    finally:
+        direct.dispose()
+    assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
+    # The tables have their named CHECK constraints, e.g. on a verifier's status.
+    assert tuple(c["name"] for c in inspect(engine).get_check_constraints("verifiers")) == (
+        "ck_verifiers_status",
+    )
+
+
+def test_upgrading_again_changes_nothing(engine: Engine) -> None:
+    head = schema.head_revision()
+    schema.upgrade(engine)
+    assert schema.upgrade(engine) == (head, head)
+    assert _revision(engine) == head
+
+
+def test_downgrade_to_base_removes_every_table(engine: Engine) -> None:
+    schema.upgrade(engine)
+    with engine.begin() as connection:
+        command.downgrade(schema.alembic_config(connection), "base")
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    assert _revision(engine) is None
+
+
+def test_a_failed_upgrade_leaves_the_database_as_it_was(engine: Engine) -> None:
+    # An index name the first revision needs, taken by another table: its
+    # create_index fails after most tables were created.
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE other (x INTEGER)"))
+        connection.execute(text("CREATE INDEX ix_issuer_nonces_expires_at ON other (x)"))
+    with pytest.raises(Exception, match="ix_issuer_nonces_expires_at"):
+        schema.upgrade(engine)
+    assert set(inspect(engine).get_table_names()) == {"other"}
+    assert _revision(engine) is None
+
+
+def test_start_up_migrates_an_empty_database(engine: Engine) -> None:
+    create_schema(engine)
+    assert _revision(engine) == schema.head_revision()
+    assert set(inspect(engine).get_table_names()) >= TABLES
+
+
+def test_processes_starting_together_migrate_an_empty_database_once(new_database: Any) -> None:
+    url = new_database()
+    engines = [make_engine(url) for _ in range(4)]
+    start = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def start_up(engine: Engine) -> None:
+        try:
+            start.wait()
+            create_schema(engine)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=start_up, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert _revision(engines[0]) == schema.head_revision()
+        with engines[0].connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert versions == [(schema.head_revision(),)]
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def test_start_up_refuses_a_schema_older_than_the_release(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema.upgrade(engine)
+    # As if this release had a revision after the one the database is at.
+    monkeypatch.setattr(schema, "head_revision", lambda: "0002")
+    with pytest.raises(ConfigurationError, match="run `ageverify db upgrade`"):
+        create_schema(engine)
+    create_schema(engine, upgrade=True)
+
+
+def test_a_revision_this_release_does_not_know_is_refused(engine: Engine) -> None:
+    schema.upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
+    for run in (lambda: create_schema(engine), lambda: schema.upgrade(engine)):
+        with pytest.raises(ConfigurationError, match="revision f00d, which this release"):
+            run()
+
+
+def test_a_database_made_before_migrations_is_adopted_with_its_rows(engine: Engine) -> None:
+    Base.metadata.create_all(engine)
+    sessions = session_factory(engine)
+    with transaction(sessions) as session:
+        session.add(Verifier(id="v1", name="V", methods=["bank"], status="active", created_at=1))
+    create_schema(engine)
+    assert _revision(engine) == schema.head_revision()
+    with sessions() as session:
+        assert session.scalars(select(Verifier.id)).all() == ["v1"]
