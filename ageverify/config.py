@@ -53,6 +53,8 @@ _INT_BOUNDS: dict[str, tuple[int, int]] = {
     # At least 2: a minimum of 1 would publish cells of one issuance.
     "stats_min_count": (2, 1_000_000),
     "proxy_hops": (0, 5),
+    # Below gunicorn's worker timeout (30 s): a booting worker is not yet watched.
+    "database_wait": (0, 25),
 }
 
 
@@ -108,6 +110,9 @@ class Settings:
     # Reverse proxies in front of the issuer whose X-Forwarded-For to trust
     # (the client address that rate limits count): 0 trusts none.
     proxy_hops: int = 0
+    # Seconds a starting process waits for an unreachable database before it
+    # gives up (a worker restarted during a short database outage survives it).
+    database_wait: int = 20
 
     @property
     def development(self) -> bool:

@@ -23,6 +23,10 @@ CODES: dict[str, tuple[int, str]] = {
     "unknown-admin-token": (404, "No admin token is known under this id."),
     "internal-error": (500, "The server failed; the request id identifies the failure in its log."),
     "unavailable": (503, "The service cannot answer right now; try again."),
+    "storage-full": (
+        503,
+        "The issuer's storage is full: nothing of this request was recorded; try again later.",
+    ),
     # Strict JSON and base64url, wherever a token is parsed.
     "json-invalid": (400, "A token part is not valid JSON."),
     "json-duplicate-member": (400, "A JSON object repeats a member name."),

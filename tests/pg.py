@@ -177,6 +177,26 @@ class PostgresServer:
                 f"{binary} failed ({result.returncode}): {result.stderr.strip()} {log.strip()}"
             )
 
+    def halt(self) -> None:
+        """Stop the server at once, as a crash would (its data stays for :meth:`resume`)."""
+        self._run("pg_ctl", "stop", "-m", "immediate", "-w", "-D", str(self.data))
+
+    def resume(self) -> None:
+        """Start the server again on the same data after :meth:`halt`."""
+        self._run(
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            "30",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.logfile),
+            "-o",
+            f"-k {self.root} {_SERVER_OPTIONS}",
+        )
+
     def url(self, database: str) -> str:
         """The SQLAlchemy URL of ``database`` on this server (psycopg 3, over the socket)."""
         return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={self.root}"

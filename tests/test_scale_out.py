@@ -33,7 +33,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pg import PostgresServer, PostgresUnavailable
 from redis_server import RedisServer
-from test_e2e_gunicorn import _free_port
+from servers import call
+from servers import free_port as _free_port
 
 from ageverify.cli import cli
 from ageverify.demo import DemoVerifier, age_facts
@@ -47,19 +48,6 @@ pytestmark = pytest.mark.e2e
 
 EPOCH_SECONDS = 60
 THRESHOLDS = (13, 15, 16, 18, 21)
-
-
-def call(url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @dataclass

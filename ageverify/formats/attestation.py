@@ -186,7 +186,9 @@ def check_claims(
         raise _bad("aud must be a string or an array of strings.")
     if issuer not in audiences:
         raise IssuanceError("attestation-wrong-audience")
-    if not 0 < exp - iat <= MAX_ATTESTATION_LIFETIME:
+    # Compared, not subtracted: an integer beyond a double's range minus a
+    # float raises OverflowError, where comparisons between them are exact.
+    if not iat < exp <= iat + MAX_ATTESTATION_LIFETIME:
         raise IssuanceError("attestation-bad-lifetime")
     if exp <= now - leeway:
         raise IssuanceError("attestation-expired")

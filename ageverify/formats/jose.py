@@ -461,7 +461,9 @@ def thumbprint(jwk: dict[str, Any]) -> str:
     OKP: crv, kty, x; RSA: e, kty, n), sorted and serialised without spaces.
     A JWK missing one of them raises :class:`JWKError`.
     """
-    members = _THUMBPRINT_MEMBERS.get(jwk.get("kty"))  # type: ignore[arg-type]
+    kty = jwk.get("kty")
+    # A kty that is no string (a JSON array or object) cannot be looked up: unhashable.
+    members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
     if members is None:
         raise JWKError(f"no thumbprint for kty={jwk.get('kty')!r}")
     required = {}

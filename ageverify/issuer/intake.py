@@ -59,9 +59,14 @@ def verify_attestation(
     if not isinstance(iss, str) or not iss:
         raise IssuanceError("attestation-bad-claims", "iss must be a non-empty string.")
     kid = jws.header["kid"]
+    # No registered id holds a NUL character, and PostgreSQL refuses one in a
+    # parameter: such text finds nothing, with the same codes on every database.
+    if "\x00" in iss:
+        raise IssuanceError("attestation-unknown-verifier")
     # Core execution on the session's connection: same transaction, without
     # the ORM's per-statement overhead.
-    row = session.connection().execute(_VERIFIER_AND_KEY, {"iss": iss, "kid": kid}).first()
+    parameters = {"iss": iss, "kid": None if "\x00" in kid else kid}
+    row = session.connection().execute(_VERIFIER_AND_KEY, parameters).first()
     if row is None:
         raise IssuanceError("attestation-unknown-verifier")
     status, methods, alg, jwk = row

@@ -589,11 +589,12 @@ def _claimed_nonce(presentation: str) -> str:
 
 
 def _credential_hash(presentation: str) -> str:
-    """Hex SHA-256 of the issuer signature of a verified presentation's credential.
+    """Hex SHA-256 of the signed part (header and payload) of a verified presentation's credential.
 
     The quota key: the same credential always gives the same value, and the
-    value names nobody (the issuer keeps no record of the signatures it made).
+    value names nobody (the issuer keeps no record of what it signed). Not
+    the signature: an ECDSA signature (r, s) has a twin (r, n - s) that
+    anyone can compute and that verifies too, which would be a second quota.
     """
     issuer_jwt = presentation.partition("~")[0]
-    signature = jose.b64url_decode(issuer_jwt.rpartition(".")[2])
-    return hashlib.sha256(signature).hexdigest()
+    return hashlib.sha256(issuer_jwt.rpartition(".")[0].encode("ascii")).hexdigest()

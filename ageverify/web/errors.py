@@ -12,6 +12,7 @@ import logging
 import traceback
 
 from flask import Flask, Response, g, jsonify
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ageverify.errors import CODES, AgeVerifyError
@@ -91,6 +92,38 @@ def _handle_unexpected(error: Exception) -> Response:
     return error_response(AgeVerifyError("internal-error"))
 
 
+def _handle_database(error: DBAPIError) -> Response:
+    """A database that is down or full: 503 with a code, the transaction rolled back.
+
+    Everything the request wanted to record was in one transaction, so
+    nothing of it stays; the client may try again. Anything else the driver
+    raises is a fault of ours and goes to :func:`_handle_unexpected`.
+    """
+    if _storage_full(error):
+        code = "storage-full"
+    elif error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
+        code = "unavailable"
+    else:
+        return _handle_unexpected(error)
+    log.warning(
+        "database refused request_id=%s type=%s code=%s",
+        _request_id(),
+        type(error.orig).__name__,
+        code,
+    )
+    g.error_code = code
+    return error_response(AgeVerifyError(code))
+
+
+def _storage_full(error: DBAPIError) -> bool:
+    # SQLite: SQLITE_FULL (13); PostgreSQL: SQLSTATE 53100 disk_full.
+    original = error.orig
+    return (
+        getattr(original, "sqlite_errorcode", None) == 13
+        or getattr(original, "sqlstate", None) == "53100"
+    )
+
+
 def _request_id() -> str:
     return str(g.get("request_id", "-"))
 
@@ -99,4 +132,5 @@ def register_error_handlers(app: Flask) -> None:
     """Attach the JSON handlers for coded errors, HTTP errors and everything else to ``app``."""
     app.register_error_handler(AgeVerifyError, _handle_coded)
     app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(DBAPIError, _handle_database)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -7,6 +7,7 @@ keys ...`` and the HTTP API work on the same objects without a Flask app.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ageverify.config import Settings
 from ageverify.crypto.keystore import FileKeyStore
+from ageverify.errors import ConfigurationError
 from ageverify.formats import jose
 from ageverify.issuer.keys import SigningKeys
 from ageverify.issuer.service import Issuer
@@ -97,6 +100,36 @@ class Runtime:
         self.engine.dispose()
 
 
+def wait_for_database(engine: Engine, seconds: int) -> None:
+    """Return once the database of ``engine`` answers; give up after ``seconds``.
+
+    A worker that gunicorn starts (or restarts) while the database is briefly
+    away waits for it instead of failing to boot, which would stop the whole
+    server. Past ``seconds`` it raises ``ConfigurationError``: a database that
+    stays away is a deployment problem to report, not to wait out.
+    """
+    deadline = time.monotonic() + seconds
+    warned = False
+    while True:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return
+        except OperationalError as error:
+            if time.monotonic() >= deadline:
+                raise ConfigurationError(
+                    f"ageverify cannot start: the database does not answer "
+                    f"({type(error.orig).__name__}) after {seconds} s "
+                    "(AGEVERIFY_DATABASE_WAIT)"
+                ) from None
+            if not warned:
+                logging.getLogger("ageverify").warning(
+                    "the database does not answer; waiting up to %d s", seconds
+                )
+                warned = True
+            time.sleep(0.5)
+
+
 def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     """Build the runtime for ``settings``: engine, schema, key store, log, keys, issuing services.
 
@@ -106,6 +139,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     # The embedded default keeps its SQLite file in the instance folder.
     settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
+    wait_for_database(engine, settings.database_wait)
     create_schema(engine)
     sessions = session_factory(engine)
     keystore = FileKeyStore(settings.keys_dir, settings.passphrase_bytes)
