@@ -40,11 +40,17 @@ demo: $(BIN)/ageverify
 story: $(BIN)/ageverify
 	$(BIN)/ageverify demo
 
-## Benchmarks: ratios against the raw cryptography floor, measured in the same run
+## Benchmarks: ratios against the raw cryptography floor, measured in the same run;
+## the load benchmark (gunicorn under wrk, SQLite and PostgreSQL) needs wrk (apt-get install wrk)
 bench: $(BIN)/ageverify
 	$(BIN)/python -m benchmarks.credentials
 	$(BIN)/python -m benchmarks.blindrsa
 	$(BIN)/python -m benchmarks.merkle
+	@if command -v wrk >/dev/null 2>&1; then \
+		$(BIN)/python -m benchmarks.load; \
+	else \
+		echo "wrk not found: skipping the load benchmark (apt-get install wrk)"; \
+	fi
 
 lint: $(BIN)/ageverify
 	$(BIN)/ruff check ageverify tests benchmarks examples

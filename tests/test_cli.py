@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ageverify import create_app
 from ageverify.cli import cli
 from ageverify.formats import jose
-from ageverify.storage import schema
+from ageverify.storage import migrations, schema
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -93,6 +93,7 @@ def test_a_schema_older_than_the_release_is_one_line_saying_what_to_run(
 ) -> None:
     # As if this release had a revision after the one the database is at.
     monkeypatch.setattr(schema, "head_revision", lambda: "0002")
+    monkeypatch.setattr(migrations, "HEAD", "0002")
     result = initialised.invoke(cli, ["verifiers", "list"])
     assert result.exit_code == 1
     assert "run `ageverify db upgrade`" in result.output

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Connection, CursorResult, Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.expression import Executable, bindparam
@@ -152,10 +152,24 @@ def create_schema(engine: Engine, *, upgrade: bool = False) -> None:
     service does not change a production schema behind its operator's back.
     Safe to call from several processes at once.
     """
-    # Imported here: Alembic is needed only when the schema is checked.
+    if _at_head(engine):
+        return  # the usual start, without importing Alembic
+    # Imported here: Alembic is needed only when the schema must change.
     from ageverify.storage import schema
 
     schema.prepare(engine, upgrade_older=upgrade)
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database records the newest revision (False when unsure)."""
+    from ageverify.storage.migrations import HEAD
+
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:  # no version table yet: the full check decides
+        return False
+    return found == [(HEAD,)]
 
 
 def lock_writers(connection: Connection) -> None:

@@ -8,14 +8,13 @@ keys ...`` and the HTTP API work on the same objects without a Flask app.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,42 +25,57 @@ from ageverify.formats import jose
 from ageverify.issuer.keys import SigningKeys
 from ageverify.issuer.service import Issuer
 from ageverify.issuer.tokens import TokenIssuer, TokenKeys
-from ageverify.storage.db import create_schema, make_engine, session_factory
+from ageverify.storage.db import CompiledStatement, create_schema, make_engine, session_factory
+from ageverify.storage.models import LogCheckpoint
 from ageverify.translog.log import TransparencyLog
 
 Clock = Callable[[], float]
 
 
 class VerificationKeys:
-    """Parsed public keys of the published JWKS, looked up by exact ``kid``.
+    """The published credential keys as parsed key objects, looked up by exact ``kid``.
 
-    The set of published kids is read from the database on every
-    verification, so that a revoked key stops verifying at once in every
-    worker; only the (costly) parsing of a JWK into a key object is cached.
+    Building the published set takes a query joining keys and the log;
+    answering a verification needs only to know the set has not changed.
+    Every key event (published, retired, revoked) is appended to the
+    transparency log and checkpointed in the transaction that makes it, so
+    the size of the latest checkpoint moves with every change: one indexed
+    query per verification reads it, and the set is built again when it has
+    moved (a revoked key stops verifying at once, in every worker) or after
+    ``ttl`` seconds (a key past ``verify_until`` leaves the set; the
+    credentials it signed have expired by then anyway).
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._parsed: dict[tuple[str, str, str], jose.PublicKey] = {}
+    def __init__(
+        self,
+        engine: Engine,
+        jwks: Callable[[float], dict[str, Any]],
+        *,
+        ttl: float = 60,
+    ) -> None:
+        self._engine = engine
+        self._jwks = jwks
+        self._ttl = ttl
+        # (checkpoint size, rebuild after, kid -> key): replaced whole, never mutated.
+        self._cached: tuple[int, float, dict[str, jose.PublicKey]] | None = None
 
-    def resolver(self, jwks: dict[str, Any]) -> Callable[[str], jose.PublicKey | None]:
-        """A ``kid -> key`` function over the keys in ``jwks`` (unknown kid -> None)."""
-        published = {jwk["kid"]: jwk for jwk in jwks.get("keys", ()) if "kid" in jwk}
+    def resolver(self, now: float) -> Callable[[str], jose.PublicKey | None]:
+        """A ``kid -> key`` function over the keys published at ``now`` (unknown kid -> None)."""
+        with self._engine.connect() as connection:
+            size = int(_COVERED_SIZE.execute(connection, {}).scalar() or 0)
+        cached = self._cached
+        if cached is None or cached[0] != size or now >= cached[1]:
+            # The size was read first: a change committed in between makes the
+            # next call see a new size and build again, never the reverse.
+            keys = {
+                jwk["kid"]: jose.public_key_from_jwk(jwk, kinds=("EC-P-256",))
+                for jwk in self._jwks(now).get("keys", ())
+            }
+            cached = self._cached = (size, now + self._ttl, keys)
+        return cached[2].get
 
-        def lookup(kid: str) -> jose.PublicKey | None:
-            jwk = published.get(kid)
-            if jwk is None:
-                return None
-            cache_key = (kid, str(jwk.get("x")), str(jwk.get("y")))
-            with self._lock:
-                key = self._parsed.get(cache_key)
-            if key is None:
-                key = jose.public_key_from_jwk(jwk, kinds=("EC-P-256",))
-                with self._lock:
-                    self._parsed[cache_key] = key
-            return key
 
-        return lookup
+_COVERED_SIZE = CompiledStatement(select(func.coalesce(func.max(LogCheckpoint.size), 0)))
 
 
 @dataclass
@@ -77,7 +91,7 @@ class Runtime:
     token_keys: TokenKeys
     tokens: TokenIssuer
     log: TransparencyLog
-    verification_keys: VerificationKeys = field(default_factory=VerificationKeys)
+    verification_keys: VerificationKeys
 
     def check_ready(self) -> None:
         """Raise unless the database and Redis answer and the current epoch has a signing key."""
@@ -148,13 +162,10 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     log.attach(sessions)
     signing_keys = SigningKeys(sessions, keystore, settings, clock)
     issuer = Issuer(settings, sessions, signing_keys, clock=clock)
-    verification_keys = VerificationKeys()
+    verification_keys = VerificationKeys(engine, signing_keys.jwks)
     token_keys = TokenKeys(sessions, keystore, settings, clock)
 
-    def credential_keys(now: float) -> Callable[[str], jose.PublicKey | None]:
-        return verification_keys.resolver(signing_keys.jwks(now))
-
-    tokens = TokenIssuer(settings, sessions, token_keys, credential_keys, clock=clock)
+    tokens = TokenIssuer(settings, sessions, token_keys, verification_keys.resolver, clock=clock)
     return Runtime(
         settings=settings,
         engine=engine,

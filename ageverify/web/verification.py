@@ -43,7 +43,7 @@ def verify_presentation() -> Response:
     # issuer cannot express learns so without spending a presentation.
     sdjwt.requirement_claims(min_age, max_age, settings.thresholds)
     now = state.clock()
-    keys = state.verification_keys.resolver(state.signing_keys.jwks(now))
+    keys = state.verification_keys.resolver(now)
     verified = sdjwt.verified_presentation(
         presentation,
         keys=keys,

@@ -17,7 +17,15 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select, text
 
 from ageverify.errors import ConfigurationError
-from ageverify.storage import Base, Verifier, create_schema, make_engine, schema, transaction
+from ageverify.storage import (
+    Base,
+    Verifier,
+    create_schema,
+    make_engine,
+    migrations,
+    schema,
+    transaction,
+)
 from ageverify.storage.db import session_factory
 
 TABLES = set(Base.metadata.tables)
@@ -176,6 +184,7 @@ def test_start_up_refuses_a_schema_older_than_the_release(
     schema.upgrade(engine)
     # As if this release had a revision after the one the database is at.
     monkeypatch.setattr(schema, "head_revision", lambda: "0002")
+    monkeypatch.setattr(migrations, "HEAD", "0002")
     with pytest.raises(ConfigurationError, match="run `ageverify db upgrade`"):
         create_schema(engine)
     create_schema(engine, upgrade=True)
@@ -199,3 +208,30 @@ def test_a_database_made_before_migrations_is_adopted_with_its_rows(engine: Engi
     assert _revision(engine) == schema.head_revision()
     with sessions() as session:
         assert session.scalars(select(Verifier.id)).all() == ["v1"]
+
+
+def test_the_head_known_without_alembic_is_alembics_head() -> None:
+    from ageverify.storage.migrations import HEAD
+
+    assert schema.head_revision() == HEAD
+
+
+def test_starting_on_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    # Alembic costs each worker some 10 MB; a database at head needs none of it.
+    import subprocess
+    import sys
+
+    from ageverify.config import write_dev_settings
+
+    instance = tmp_path / "instance"
+    write_dev_settings(instance)
+    start = (
+        "import sys; from ageverify import create_app; "
+        f"create_app({{'env': 'development', 'instance_path': {str(instance)!r}, "
+        "'log_level': 'ERROR'}); "
+        "print(any(name.split('.')[0] == 'alembic' for name in sys.modules))"
+    )
+    run = [sys.executable, "-c", start]
+    first = subprocess.run(run, capture_output=True, text=True, check=True)  # noqa: S603
+    again = subprocess.run(run, capture_output=True, text=True, check=True)  # noqa: S603
+    assert (first.stdout.strip(), again.stdout.strip()) == ("True", "False")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from presenting import HeldCredential
 
@@ -48,3 +50,31 @@ def test_the_endpoint_keeps_no_nonce_state(
     presentation = issue(count=1)[0].present(AUDIENCE, NONCE)
     assert _verify(client, presentation, min_age=18)["status"] == 200
     assert _verify(client, presentation, min_age=18)["status"] == 200
+
+
+def test_published_keys_are_built_once_and_again_when_the_log_moves(
+    client: FlaskClient,
+    app: Flask,
+    issue: Callable[..., list[HeldCredential]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = app.extensions["ageverify"]
+    built = []
+    jwks = state.signing_keys.jwks
+
+    def counted(now: float) -> dict:
+        built.append(now)
+        return jwks(now)
+
+    monkeypatch.setattr(state.verification_keys, "_jwks", counted)
+    monkeypatch.setattr(state.verification_keys, "_cached", None)
+    held = issue(count=1)[0]
+    for _ in range(5):
+        assert _verify(client, held.present(AUDIENCE, NONCE), min_age=18)["status"] == 200
+    assert len(built) == 1  # the published set is read from the database once
+
+    # Revoking the key is a log event: the very next verification refuses it.
+    state.signing_keys.revoke(state.signing_keys.current().kid)
+    refused = _verify(client, held.present(AUDIENCE, NONCE), min_age=18)
+    assert (refused["status"], refused["code"]) == (400, "credential-unknown-key")
+    assert len(built) == 2
