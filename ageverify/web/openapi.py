@@ -40,6 +40,11 @@ _TOKEN = (
     "jws-forbidden-header",
 )
 _ADMIN = ("unauthorized",)
+# Operations behind the rate limiter (ageverify.web.limits) may answer these.
+_LIMITED = ("rate-limited",)
+# Path parameters: a value the route's converter does not match (a "/" in a
+# verifier id, a line break in a tile path) routes nowhere and answers 404.
+_PATH_PARAMETERS = frozenset({"verifier_id", "kid", "path", "wallet_file"})
 
 _ISSUANCE_CODES = (
     *_BODY,
@@ -50,6 +55,7 @@ _ISSUANCE_CODES = (
     "holder-keys-duplicate",
     "no-signing-key",
     "unavailable",
+    *_LIMITED,
 )
 _VERIFICATION_CODES = (
     *_BODY,
@@ -92,6 +98,7 @@ _TOKEN_REQUEST_CODES = (
     "token-quota-exceeded",
     "token-keys-unavailable",
     "unavailable",
+    *_LIMITED,
 )
 
 
@@ -111,7 +118,7 @@ def _operation(
     errors: tuple[str, ...] = (),
     body: str | None = None,
     description: str | None = None,
-    cache: str = "no-store",
+    cache: str | tuple[str, ...] = "no-store",
     admin: bool = False,
     parameters: tuple[str, ...] = (),
     unauthorized: tuple[str, ...] = (),
@@ -127,12 +134,17 @@ def _operation(
     ``unauthorized`` are codes this operation answers with 401 instead of
     their own status; they are listed in ``x-unauthorized-codes`` too.
     ``security`` names the security scheme of a non-admin operation.
+    ``cache`` is the success response's Cache-Control, or the values it may take.
     """
     status, ok_description, schema = ok
     success: dict[str, Any] = {
         "description": ok_description,
         "headers": {
-            "Cache-Control": {"schema": {"type": "string", "const": cache}},
+            "Cache-Control": {
+                "schema": {"type": "string", "const": cache}
+                if isinstance(cache, str)
+                else {"type": "string", "enum": list(cache)}
+            },
             "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"},
         },
     }
@@ -144,7 +156,10 @@ def _operation(
         )
     responses: dict[str, Any] = {status: success}
     by_status: dict[int, list[str]] = defaultdict(list)
-    for code in dict.fromkeys((*errors, *unauthorized, *(_ADMIN if admin else ()), *_ALWAYS)):
+    routed = ("not-found",) if _PATH_PARAMETERS.intersection(parameters) else ()
+    for code in dict.fromkeys(
+        (*errors, *unauthorized, *(_ADMIN if admin else ()), *routed, *_ALWAYS)
+    ):
         by_status[401 if code in unauthorized else CODES[code][0]].append(code)
     for error_status, codes in sorted(by_status.items()):
         responses[str(error_status)] = {
@@ -158,6 +173,14 @@ def _operation(
                 }
             ),
         }
+        if "rate-limited" in codes:
+            responses[str(error_status)]["headers"] = {
+                "Retry-After": {
+                    "description": "With `rate-limited`: seconds until the exceeded limit's "
+                    "window lets a request in.",
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                }
+            }
     operation: dict[str, Any] = {
         "summary": summary,
         "tags": [tag],
@@ -223,7 +246,9 @@ def _paths() -> dict[str, Any]:
                 description=(
                     "Each attestation is accepted once (its jti is remembered until it "
                     "expires). The attestation must carry age facts only; any other claim "
-                    "is refused with `attestation-personal-data`."
+                    "is refused with `attestation-personal-data`. Requests are rate limited "
+                    "per client address (AGEVERIFY_RATE_LIMIT_ISSUANCE): 429 `rate-limited` "
+                    "with Retry-After beyond."
                 ),
             )
         },
@@ -271,10 +296,12 @@ def _paths() -> dict[str, Any]:
                 "A single-use nonce for the presentation that authorises a token request.",
                 tag="privacy-pass",
                 ok=("200", "The nonce and how long it can be answered.", _ref("IssuerNonce")),
-                errors=_BODY,
+                errors=(*_BODY, *_LIMITED),
                 description=(
                     "Send no body (or an empty JSON object). The nonce is stored, so any "
-                    "instance of the issuer accepts it, once, within expires_in seconds."
+                    "instance of the issuer accepts it, once, within expires_in seconds. "
+                    "Requests are rate limited per client address "
+                    "(AGEVERIFY_RATE_LIMIT_TOKENS): 429 `rate-limited` with Retry-After beyond."
                 ),
             )
         },
@@ -313,7 +340,9 @@ def _paths() -> dict[str, Any]:
                     "presentation that does not verify is answered with 401 and its own code "
                     "(listed in x-unauthorized-codes); a false age fact with 403. Each "
                     "credential obtains at most AGEVERIFY_TOKEN_DAILY_QUOTA tokens per UTC day "
-                    "(429 beyond). The issuer learns the threshold and the epoch, never the "
+                    "(429 `token-quota-exceeded` beyond), and requests are rate limited per "
+                    "client address (AGEVERIFY_RATE_LIMIT_TOKENS; 429 `rate-limited` with "
+                    "Retry-After). The issuer learns the threshold and the epoch, never the "
                     "token: the message it signs is blinded."
                 ),
             )
@@ -455,7 +484,7 @@ def _paths() -> dict[str, Any]:
                     }
                 },
                 errors=("tile-path-invalid", "log-tile-not-found"),
-                cache="public, max-age=31536000, immutable",
+                cache=("public, max-age=31536000, immutable", "public, max-age=60"),
                 description=(
                     "Full tiles and bundles never change and are cacheable as immutable; "
                     "partial ones (.p/<W>) are sent with Cache-Control: public, max-age=60. "
@@ -934,8 +963,19 @@ def document(
                     "name": "path",
                     "in": "path",
                     "required": True,
-                    "description": "The tile path after /log/tile/, slashes included.",
-                    "schema": {"type": "string"},
+                    "description": "The tile path after /log/tile/, slashes included. A path "
+                    "of this shape that is not the canonical spelling of a tile (a leading "
+                    "zero, a level above 63, a width of 0 or 256) is refused with "
+                    "tile-path-invalid.",
+                    "examples": {
+                        "hash tile": {"value": "0/x001/234"},
+                        "partial hash tile": {"value": "1/000.p/7"},
+                        "entry bundle": {"value": "entries/000.p/12"},
+                    },
+                    "schema": {
+                        "type": "string",
+                        "pattern": "^(?:entries|[0-9]+)/(?:x[0-9]{3}/)*[0-9]{3}(?:[.]p/[0-9]+)?$",
+                    },
                 },
             },
             "securitySchemes": {
