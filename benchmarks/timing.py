@@ -22,14 +22,62 @@ def median_seconds(call: Callable[[], object], *, number: int, rounds: int = 7) 
     return statistics.median(per_call)
 
 
-def report(rows: list[tuple[str, float, float, float | None]]) -> str:
-    """Format (name, measured s, floor s, target ratio or None) rows as a table.
+def paired_seconds(
+    measured: Callable[[], object],
+    floor: Callable[[], object],
+    *,
+    number: int,
+    floor_number: int | None = None,
+    rounds: int = 7,
+    per: int = 1,
+) -> tuple[float, float, float]:
+    """Time ``measured`` and its ``floor`` in alternating rounds: (measured, floor, ratio).
 
-    A row without a target is reported only: no verdict is made up for it.
+    Each round runs ``measured`` ``number`` times and ``floor``
+    ``floor_number`` times (default ``number``), one right after the other,
+    the first of the two alternating; ``per`` divides a ``measured`` call
+    (a batch of ``per`` items). Returns the median per-item time of each and
+    the median of the rounds' ratios: a round that another process slowed
+    down slows both halves alike, so the ratio holds where the times drift.
+    """
+    floor_number = floor_number or number
+
+    def timed(call: Callable[[], object], count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            call()
+        return (time.perf_counter() - start) / count
+
+    pairs = []
+    for index in range(rounds):
+        if index % 2:
+            floor_time = timed(floor, floor_number)
+            measured_time = timed(measured, number) / per
+        else:
+            measured_time = timed(measured, number) / per
+            floor_time = timed(floor, floor_number)
+        pairs.append((measured_time, floor_time))
+    return (
+        statistics.median(m for m, _ in pairs),
+        statistics.median(f for _, f in pairs),
+        statistics.median(m / f for m, f in pairs),
+    )
+
+
+Row = tuple[str, float, float, float | None] | tuple[str, float, float, float | None, float]
+
+
+def report(rows: list[Row]) -> str:
+    """Format (name, measured s, floor s, target ratio or None[, ratio]) rows as a table.
+
+    The ratio is measured / floor unless the row gives its own (the median
+    of paired rounds, see :func:`paired_seconds`). A row without a target is
+    reported only: no verdict is made up for it.
     """
     lines = [f"{'figure':<52} {'measured':>10} {'floor':>10} {'ratio':>6} {'target':>7}"]
-    for name, measured, floor, target in rows:
-        ratio = measured / floor
+    for row in rows:
+        name, measured, floor, target = row[:4]
+        ratio = row[4] if len(row) == 5 else measured / floor
         if target is None:
             bound, verdict = "-", ""
         else:
