@@ -1,11 +1,16 @@
 """The issuer service: attestations in, credentials out, all or nothing.
 
 ``Issuer.issue_credentials`` is the one domain call behind
-``POST /v1/credentials``. Everything it changes happens in one database
-transaction: the attestation's ``jti`` is recorded, the batch is signed and
-the aggregate counts are bumped, or none of it happens. A refused request
-(bad holder keys, no signing key, a replay) therefore never burns the
-attestation; a signed batch is never returned without its ``jti`` recorded.
+``POST /v1/credentials``. The attestation is checked and the batch signed
+first, reading the database only; then one short write transaction records
+the attestation's ``jti`` and bumps the aggregate counts, after making sure
+the key that signed is still the current one. Only when it commits do the
+credentials leave: a refused request (bad holder keys, no signing key, a
+replay) never burns the attestation, a signed batch is never returned
+without its ``jti`` recorded, and a batch signed by a key revoked meanwhile
+is thrown away. Writers wait for each other (SQLite has one writer, and
+PostgreSQL transactions take the writers' lock), so the signing, which is
+most of the work, stays outside the lock.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +45,11 @@ PURGE_INTERVAL = 300
 _used = Base.metadata.tables[UsedAttestation.__tablename__]
 _counts = Base.metadata.tables[IssuanceCount.__tablename__]
 _RECORD_USE = CompiledStatement(insert(_used))
+_USED = CompiledStatement(
+    select(_used.c.jti).where(
+        _used.c.verifier_id == bindparam("verifier_id"), _used.c.jti == bindparam("jti")
+    )
+)
 _PURGE_USED = delete(_used).where(_used.c.expires_at < bindparam("now"))
 _INCREMENT = (
     update(_counts)
@@ -120,7 +130,7 @@ class Issuer:
         """
         settings = self._settings
         now = self._clock()
-        with transaction(self._sessions) as session:
+        with self._sessions() as session:
             attestation = verify_attestation(
                 session,
                 attestation_token,
@@ -130,10 +140,12 @@ class Issuer:
                 thresholds=settings.thresholds,
             )
             keys = parse_holder_keys(holder_keys, settings.max_batch)
-            self._record_use(session, attestation)
-            self._purge_used(session, now)
-            signing = self._signing_keys.current(now, session=session)
-            facts = entailed_facts(attestation.age_over, settings.thresholds)
+            # A replay is refused before any signing (the insert below decides).
+            if _USED.execute(session.connection(), _used_key(attestation)).first():
+                raise IssuanceError("attestation-replayed")
+        facts = entailed_facts(attestation.age_over, settings.thresholds)
+        for _ in range(3):
+            signing = self._signing_keys.current(now)
             credentials = issue_batch(
                 signing_key=signing.private_key,
                 kid=signing.kid,
@@ -144,8 +156,16 @@ class Issuer:
                 age_over=facts,
                 decoys=self._sd_length - len(facts),
             )
-            self._count(session, attestation, now)
-        return credentials
+            with transaction(self._sessions) as session:
+                # Retired or revoked by another process while this one signed:
+                # the batch is thrown away and signed again with the key now current.
+                if self._signing_keys.current(now, session=session).kid != signing.kid:
+                    continue
+                self._record_use(session, attestation)
+                self._purge_used(session, now)
+                self._count(session, attestation, now)
+            return credentials
+        raise IssuanceError("no-signing-key")
 
     def metadata(self) -> dict[str, Any]:
         """The discovery document served at ``/.well-known/age-verification``."""
@@ -176,11 +196,7 @@ class Issuer:
 
     def _record_use(self, session: Session, attestation: Attestation) -> None:
         # Kept until the attestation could no longer be accepted, leeway included.
-        values = {
-            "verifier_id": attestation.verifier_id,
-            "jti": attestation.jti,
-            "expires_at": attestation.exp + self._settings.leeway,
-        }
+        values = {**_used_key(attestation), "expires_at": attestation.exp + self._settings.leeway}
         try:
             _RECORD_USE.execute(session.connection(), values)
         except IntegrityError:
@@ -224,3 +240,8 @@ class Issuer:
                     connection.execute(_FIRST_COUNT, first)
             except IntegrityError:
                 connection.execute(_INCREMENT, key)
+
+
+def _used_key(attestation: Attestation) -> dict[str, str]:
+    """What identifies a used attestation: its verifier and its ``jti``."""
+    return {"verifier_id": attestation.verifier_id, "jti": attestation.jti}

@@ -197,6 +197,49 @@ def test_failure_while_signing_rolls_back_the_jti(issuer, clock, sessions, monke
     assert len(issuer.issue_credentials(token, holder_keys(1)[1])) == 1
 
 
+def test_a_key_revoked_while_the_batch_is_signed_never_signs_a_returned_credential(
+    issuer, signing_keys, clock, sessions, monkeypatch
+):
+    # The batch is signed before the write transaction; a revocation that
+    # lands in between must throw that batch away, not return it.
+    revoked = signing_keys.current().kid
+    signed_by = []
+    sign = service.issue_batch
+
+    def revoke_once(**kwargs):
+        signed_by.append(kwargs["kid"])
+        batch = sign(**kwargs)
+        if len(signed_by) == 1:
+            signing_keys.revoke(revoked)
+            signing_keys.generate_ahead()  # the replacement for this epoch
+        return batch
+
+    monkeypatch.setattr(service, "issue_batch", revoke_once)
+    (credential,) = issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    header = strictjson.loads(jose.b64url_decode(credential.split(".")[0]))
+    assert signed_by[0] == revoked != header["kid"] == signed_by[1]
+    assert _used(sessions) == 1
+
+
+def test_a_key_revoked_with_no_replacement_burns_nothing(
+    issuer, signing_keys, clock, sessions, monkeypatch
+):
+    sign = service.issue_batch
+
+    def revoke_all(**kwargs):
+        batch = sign(**kwargs)
+        for key in signing_keys.list():
+            if key["status"] != "revoked":
+                signing_keys.revoke(key["kid"])
+        return batch
+
+    monkeypatch.setattr(service, "issue_batch", revoke_all)
+    token = attest(clock.now)
+    assert _code(issuer.issue_credentials, token, holder_keys(1)[1]) == "no-signing-key"
+    assert _used(sessions) == 0
+    assert _counts(sessions) == {}
+
+
 def test_failure_while_counting_rolls_back_everything(issuer, clock, sessions, monkeypatch):
     def broken(*args):
         raise RuntimeError("disk full")
