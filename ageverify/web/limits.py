@@ -1,25 +1,35 @@
 """Rate limits on the endpoints that sign: issuance, and Privacy Pass nonces and tokens.
 
-Counted per client address with Flask-Limiter, in Redis when
-``AGEVERIFY_REDIS_URL`` is set (every instance then shares the counters) and
-in this process's memory otherwise. A client over its limit gets ``429
-rate-limited`` with ``Retry-After``. The addresses live only in the
-limiter's counters, which expire with their window; they are never logged.
-Behind reverse proxies, ``AGEVERIFY_PROXY_HOPS`` says how many
-``X-Forwarded-For`` entries to trust, else every client would share the
-proxy's address.
+Counted per client address in moving windows with the ``limits`` library,
+in Redis when ``AGEVERIFY_REDIS_URL`` is set (every instance then shares the
+counters) and in this process's memory otherwise. Only the endpoints of
+:data:`LIMITED_ENDPOINTS` are looked at; every other request costs one
+dictionary lookup. A client over its limit gets ``429 rate-limited`` with
+``Retry-After``. The addresses live only in the counters, which expire with
+their window; they are never logged. Behind reverse proxies,
+``AGEVERIFY_PROXY_HOPS`` says how many ``X-Forwarded-For`` entries to trust,
+else every client would share the proxy's address.
+
+A counter store that cannot be reached lets requests through (and says so
+in the log): rate limits protect capacity, while the single-use checks that
+protect the signing endpoints live in the database and fail closed.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, g
-from flask_limiter import Limiter, RateLimitExceeded
-from flask_limiter.util import get_remote_address
+import logging
+
+from flask import Flask, Response, g, request
+from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ageverify.config import Settings
 from ageverify.errors import AgeVerifyError
 from ageverify.web.errors import error_response
+
+log = logging.getLogger("ageverify.web")
 
 # endpoint -> the Settings field holding its limit.
 LIMITED_ENDPOINTS = {
@@ -29,38 +39,46 @@ LIMITED_ENDPOINTS = {
 }
 
 
-def init_app(app: Flask, settings: Settings) -> Limiter:
+class RateLimits:
+    """The configured limits of each limited endpoint, and the counters behind them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._limiter = MovingWindowRateLimiter(
+            storage_from_string(_storage_uri(settings.redis_url))
+        )
+        self._limits: dict[str, list[RateLimitItem]] = {
+            endpoint: parse_many(getattr(settings, field_name))
+            for endpoint, field_name in LIMITED_ENDPOINTS.items()
+            if getattr(settings, field_name) != "none"
+        }
+
+    def check(self) -> Response | None:
+        """Count this request against its endpoint's limits: a 429 response when over one."""
+        items = self._limits.get(request.endpoint or "")
+        if not items:
+            return None
+        client = request.remote_addr or "-"
+        for item in items:
+            try:
+                allowed = self._limiter.hit(item, "ageverify", request.endpoint or "", client)
+            except Exception as error:  # the counter store is down: see the module docstring
+                log.warning("rate limit counters unreachable: %s", type(error).__name__)
+                return None
+            if not allowed:
+                g.error_code = "rate-limited"
+                response = error_response(AgeVerifyError("rate-limited"))
+                response.headers["Retry-After"] = str(item.get_expiry())
+                return response
+        return None
+
+
+def init_app(app: Flask, settings: Settings) -> RateLimits:
     """Apply the configured limits to :data:`LIMITED_ENDPOINTS` of ``app``."""
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
-    limiter = Limiter(
-        get_remote_address,
-        app=app,
-        storage_uri=_storage_uri(settings.redis_url),
-        strategy="moving-window",
-        # Only a refusal says when to come back (Retry-After, below); the
-        # remaining allowance is not announced on every answer.
-        headers_enabled=False,
-        key_prefix="ageverify",
-        # A limiter that cannot reach Redis does not take the issuer down:
-        # the signing endpoints still check quotas and single use in the database.
-        swallow_errors=True,
-    )
-    app.register_error_handler(RateLimitExceeded, _refused)
-    for endpoint, field_name in LIMITED_ENDPOINTS.items():
-        limit = getattr(settings, field_name)
-        if limit != "none":
-            view = app.view_functions[endpoint]
-            app.view_functions[endpoint] = limiter.limit(limit)(view)  # type: ignore[assignment]
-    return limiter
-
-
-def _refused(error: RateLimitExceeded) -> Response:
-    """429 ``rate-limited``, with Retry-After the length of the window that was exceeded."""
-    g.error_code = "rate-limited"
-    response = error_response(AgeVerifyError("rate-limited"))
-    response.headers["Retry-After"] = str(error.limit.limit.get_expiry())
-    return response
+    limits = RateLimits(settings)
+    app.before_request(limits.check)
+    return limits
 
 
 def _storage_uri(redis_url: str) -> str:

@@ -144,3 +144,17 @@ def test_unusable_settings_are_refused_at_start(instance: Path, name: str, value
             {f"AGEVERIFY_{name.upper()}": value}, env="development", instance_path=instance
         )
     assert f"AGEVERIFY_{name.upper()}" in str(caught.value)
+
+
+def test_unreachable_counters_let_requests_through(tmp_path: Path) -> None:
+    # Rate limits protect capacity; the single-use checks live in the database.
+    application = make_app(
+        tmp_path / "instance",
+        rate_limit_issuance="1/minute",
+        redis_url=f"unix://{tmp_path / 'no-such.sock'}",
+    )
+    try:
+        client = application.test_client()
+        assert [post_credentials(client).status_code for _ in range(3)] == [400, 400, 400]
+    finally:
+        application.extensions["ageverify"].close()
