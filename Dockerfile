@@ -21,9 +21,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY ageverify ./ageverify
-# psycopg 3 is the PostgreSQL driver of postgresql+psycopg:// URLs; the
-# package leaves the driver to the deployment (SQLite needs none).
-RUN pip wheel --wheel-dir /wheels . "psycopg[binary]>=3.2,<4"
+# The extras: psycopg 3, the driver of postgresql+psycopg:// URLs, and
+# python-pkcs11 for keys in a hardware token (AGEVERIFY_KEY_STORE=pkcs11).
+RUN pip wheel --wheel-dir /wheels ".[postgresql,hsm]"
 
 # --- runtime: the wheels installed into a clean image ------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -39,7 +39,7 @@ RUN groupadd --system --gid 10001 ageverify \
 
 # Only the wheels built above, never the index: the image holds what was built.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links /wheels ageverify "psycopg[binary]"
+    pip install --no-index --find-links /wheels "ageverify[postgresql,hsm]"
 
 WORKDIR /app
 COPY deploy/gunicorn.conf.py deploy/gunicorn.conf.py

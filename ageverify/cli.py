@@ -122,7 +122,9 @@ def init(dev: bool, instance_path: Path) -> None:
     with _runtime(**overrides) as state:
         generated = state.signing_keys.generate_ahead(state.clock())
         token_keys = state.token_keys.generate_ahead(state.clock())
-        click.echo(f"Signing keys in {state.settings.keys_dir}: {len(generated)} generated")
+        click.echo(
+            f"Signing keys ({state.settings.key_store} key store): {len(generated)} generated"
+        )
         click.echo(f"Privacy Pass token keys: {len(token_keys)} generated")
         if dev:
             from ageverify.demo import DemoVerifier, register_demo_verifier

@@ -38,7 +38,14 @@ _REQUIRED_IN_PRODUCTION = {
     "issuer_url": "the public https URL of this issuer, without a trailing slash "
     "(e.g. https://age.example.com)",
     "key_passphrase": "the passphrase that encrypts the credential signing keys in KEYS_DIR",
+    "pkcs11_module": "the path of the token vendor's PKCS#11 library "
+    "(e.g. /usr/lib/softhsm/libsofthsm2.so)",
+    "pkcs11_token_label": "the label of the PKCS#11 token that holds the keys",
+    "pkcs11_pin": "the PIN of the PKCS#11 token's user",
 }
+
+KEY_STORES = ("file", "pkcs11")
+_PKCS11_SETTINGS = ("pkcs11_module", "pkcs11_token_label", "pkcs11_pin")
 
 # Integer settings: name -> (smallest, largest) accepted value.
 _INT_BOUNDS: dict[str, tuple[int, int]] = {
@@ -71,7 +78,8 @@ class Settings:
     """Validated settings of one issuer instance.
 
     Build it with ``Settings.load``; the constructor does no validation.
-    ``key_passphrase`` is kept out of ``repr`` so it never reaches a log.
+    ``key_passphrase`` and ``pkcs11_pin`` are kept out of ``repr`` so they
+    never reach a log.
     """
 
     env: str = "production"
@@ -80,6 +88,13 @@ class Settings:
     instance_path: Path = Path("instance")
     keys_dir: Path = Path("keys")
     key_passphrase: str = field(default="", repr=False)
+    # Where the private keys live: "file" (encrypted under keys_dir with
+    # key_passphrase) or "pkcs11" (generated in, and never leaving, the token
+    # labelled pkcs11_token_label of the module pkcs11_module).
+    key_store: str = "file"
+    pkcs11_module: str = ""
+    pkcs11_token_label: str = ""
+    pkcs11_pin: str = field(default="", repr=False)
     epoch_seconds: int = 604_800
     credential_lifetime: int = 7_776_000
     thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS
@@ -158,11 +173,13 @@ class Settings:
 
         issuer_url = pick("issuer_url")
         key_passphrase = pick("key_passphrase")
-        missing = [
-            name
-            for name, value in (("issuer_url", issuer_url), ("key_passphrase", key_passphrase))
-            if value in (None, "")
-        ]
+        key_store = _parse_key_store(raw("key_store"))
+        required = [("issuer_url", issuer_url)]
+        if key_store == "file":
+            required.append(("key_passphrase", key_passphrase))
+        else:
+            required += [(name, raw(name)) for name in _PKCS11_SETTINGS]
+        missing = [name for name, value in required if value in (None, "")]
         if missing:
             lines = [f"  {_env_name(n)}: {_REQUIRED_IN_PRODUCTION[n]}" for n in missing]
             hint = (
@@ -188,7 +205,11 @@ class Settings:
             database_url=database_url,
             instance_path=instance_path,
             keys_dir=keys_dir,
-            key_passphrase=_parse_passphrase(key_passphrase),
+            key_passphrase=_parse_passphrase(key_passphrase or ""),
+            key_store=key_store,
+            pkcs11_module=_parse_text("pkcs11_module", raw("pkcs11_module")),
+            pkcs11_token_label=_parse_text("pkcs11_token_label", raw("pkcs11_token_label")),
+            pkcs11_pin=_parse_text("pkcs11_pin", raw("pkcs11_pin")),
             thresholds=_parse_thresholds(raw("thresholds")),
             log_level=_parse_log_level(raw("log_level")),
             log_format=_parse_log_format(raw("log_format"), env),
@@ -271,6 +292,23 @@ def _parse_database_url(value: Any, instance_path: Path) -> str:
     if not isinstance(url, str):
         raise ConfigurationError(f"{_env_name('database_url')} must be a string")
     return url
+
+
+def _parse_key_store(value: Any) -> str:
+    store = "file" if value is None else str(value).strip().lower()
+    if store not in KEY_STORES:
+        raise ConfigurationError(
+            f"{_env_name('key_store')} must be one of {', '.join(KEY_STORES)}, not {store!r}"
+        )
+    return store
+
+
+def _parse_text(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{_env_name(name)} must be a string")
+    return value
 
 
 def _parse_env(value: Any) -> str:

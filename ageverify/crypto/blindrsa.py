@@ -47,12 +47,15 @@ __all__ = [
     "SALT_LENGTH",
     "BlindSigner",
     "Blinded",
+    "Gmpy2PrivateOperation",
+    "PrivateOperation",
     "RandomBytes",
     "blind",
     "blind_sign",
     "emsa_pss_encode",
     "finalize",
     "prepare",
+    "private_operation",
     "verify",
 ]
 
@@ -194,6 +197,85 @@ def verify(public_key: rsa.RSAPublicKey, msg: bytes, sig: bytes) -> None:
         raise VerificationError("blind-rsa-invalid-signature") from None
 
 
+PrivateOperation = Callable[[bytes], bytes]
+"""RSASP1 for one private key: a message as long as the modulus (its integer below n) -> m^d mod n.
+
+Both are big-endian byte strings exactly as long as the modulus. A failure
+raises ``RuntimeError`` (or the ``AgeVerifyError`` of a key store) without
+details.
+"""
+
+
+class Gmpy2PrivateOperation:
+    """RSASP1 computed here with gmpy2: CRT with constant-time halves, the input blinded.
+
+    The message is first multiplied by r^e for a fresh random r, so that
+    nothing the client chose reaches the arithmetic on p and q (the
+    exponentiations are constant time, but the reductions modulo p and q
+    and the CRT recombination are plain GMP, whose running time follows its
+    operands: a client steering ``m mod q`` could otherwise time its way to
+    q, Brumley and Boneh 2003); the two halves are computed with
+    ``gmpy2.powmod_sec`` and recombined (Garner). The caller checks the
+    result against the public exponent.
+    """
+
+    __slots__ = ("_d_p", "_d_q", "_e", "_length", "_n", "_p", "_q", "_q_inv")
+
+    def __init__(self, private_key: rsa.RSAPrivateKey) -> None:
+        numbers = private_key.private_numbers()
+        public = numbers.public_numbers
+        self._n = mpz(public.n)
+        self._e = mpz(public.e)
+        self._length = (public.n.bit_length() + 7) // 8
+        self._p = mpz(numbers.p)
+        self._q = mpz(numbers.q)
+        self._d_p = mpz(numbers.dmp1)
+        self._d_q = mpz(numbers.dmq1)
+        self._q_inv = mpz(numbers.iqmp)
+
+    def __call__(self, message: bytes) -> bytes:
+        n = self._n
+        m = mpz.from_bytes(message, "big")
+        r, r_inv = self._blinding_pair()
+        # r^e with the public exponent: a few multiplications, and r is used once.
+        c = m * powmod(r, self._e, n) % n
+        p, q = self._p, self._q
+        s_p = powmod_sec(c % p, self._d_p, p)
+        s_q = powmod_sec(c % q, self._d_q, q)
+        s = (s_q + (s_p - s_q) * self._q_inv % p * q) * r_inv % n
+        return bytes(s.to_bytes(self._length, "big"))
+
+    def _blinding_pair(self) -> tuple[mpz, mpz]:
+        """A uniformly random unit r of Z/nZ and its inverse."""
+        n = self._n
+        while True:
+            r = mpz(secrets.randbelow(n - 1) + 1)
+            try:
+                return r, gmpy2.invert(r, n)
+            except ZeroDivisionError:
+                # r shares a factor with n: impossible in practice (about 2^-1023).
+                continue
+
+
+def private_operation(
+    private_key: rsa.RSAPrivateKey, backend: str = "auto"
+) -> tuple[PrivateOperation, str]:
+    """RSASP1 for ``private_key`` in memory, and the name of the backend that computes it.
+
+    ``backend`` is ``"auto"`` (OpenSSL where libcrypto 3 loads, else gmpy2),
+    ``"openssl"`` (libcrypto or ``RuntimeError``) or ``"gmpy2"``. The result
+    is not checked here: :class:`BlindSigner` and the key stores check it.
+    """
+    if backend not in ("auto", "openssl", "gmpy2"):
+        raise ValueError("backend is 'auto', 'openssl' or 'gmpy2'")
+    openssl = None if backend == "gmpy2" else openssl_rsa.load(private_key)
+    if backend == "openssl" and openssl is None:
+        raise RuntimeError("libcrypto 3 is not available on this system")
+    if openssl is None:
+        return Gmpy2PrivateOperation(private_key), "gmpy2"
+    return openssl, "openssl"
+
+
 class BlindSigner:
     """The issuer's side of RFC 9474: RSASP1 on blinded messages, for one private key.
 
@@ -205,13 +287,9 @@ class BlindSigner:
     - computes m^d mod n. With ``backend="openssl"`` (the default where the
       system's libcrypto 3 loads) OpenSSL does it as for TLS: CRT with
       constant-time exponentiation and its own base blinding. With
-      ``backend="gmpy2"`` it is done here: the message is multiplied by r^e
-      for a fresh random r, so that nothing the client chose reaches the
-      arithmetic on p and q (the exponentiations are constant time, but the
-      reductions modulo p and q and the CRT recombination are plain GMP, whose
-      running time follows its operands: a client steering ``m mod q`` could
-      otherwise time its way to q, Brumley and Boneh 2003), then the two
-      halves are computed with ``gmpy2.powmod_sec`` and recombined (Garner);
+      ``backend="gmpy2"`` it is done here (:class:`Gmpy2PrivateOperation`).
+      A signer made with :meth:`with_operation` hands the message to a key
+      store instead (a PKCS#11 token computes it with ``CKM_RSA_X_509``);
     - checks s^e = m (mod n) and raises ``blind-rsa-signing-failure`` instead
       of returning a wrong signature: one faulty CRT half would reveal a factor
       of n to the client (Boneh, DeMillo and Lipton, 1997).
@@ -221,19 +299,7 @@ class BlindSigner:
     serves any number of threads.
     """
 
-    __slots__ = (
-        "_d_p",
-        "_d_q",
-        "_e",
-        "_length",
-        "_n",
-        "_openssl",
-        "_p",
-        "_q",
-        "_q_inv",
-        "backend",
-        "public_key",
-    )
+    __slots__ = ("_e", "_length", "_n", "_operation", "backend", "public_key")
 
     def __init__(self, private_key: rsa.RSAPrivateKey, *, backend: str = "auto") -> None:
         """Prepare to sign with ``private_key``, an RSA key of at least 2048 bits.
@@ -244,26 +310,37 @@ class BlindSigner:
         """
         if backend not in ("auto", "openssl", "gmpy2"):
             raise ValueError("backend is 'auto', 'openssl' or 'gmpy2'")
-        numbers = private_key.private_numbers()
-        public = numbers.public_numbers
-        if public.n.bit_length() < MIN_MODULUS_BITS:
-            raise ValueError(
-                f"blind signing keys need a modulus of at least {MIN_MODULUS_BITS} bits"
-            )
-        self.public_key: rsa.RSAPublicKey = private_key.public_key()
+        _require_signing_size(private_key.key_size)
+        operation, name = private_operation(private_key, backend)
+        self._setup(private_key.public_key(), operation, name)
+
+    @classmethod
+    def with_operation(
+        cls, public_key: rsa.RSAPublicKey, operation: PrivateOperation, *, backend: str
+    ) -> BlindSigner:
+        """A signer for the key whose public half is ``public_key``, computing with ``operation``.
+
+        ``operation`` is the key's RSASP1 held elsewhere (a key store);
+        ``backend`` names it. Every result is still checked against
+        ``public_key`` before it is returned. A key under 2048 bits raises
+        ``ValueError``.
+        """
+        _require_signing_size(public_key.key_size)
+        signer = cls.__new__(cls)
+        signer._setup(public_key, operation, backend)
+        return signer
+
+    def _setup(
+        self, public_key: rsa.RSAPublicKey, operation: PrivateOperation, backend: str
+    ) -> None:
+        public = public_key.public_numbers()
+        self.public_key: rsa.RSAPublicKey = public_key
         """The public half of the key: what holders blind for and tokens verify under."""
         self._n = mpz(public.n)
         self._e = mpz(public.e)
         self._length = (public.n.bit_length() + 7) // 8
-        self._p = mpz(numbers.p)
-        self._q = mpz(numbers.q)
-        self._d_p = mpz(numbers.dmp1)
-        self._d_q = mpz(numbers.dmq1)
-        self._q_inv = mpz(numbers.iqmp)
-        self._openssl = None if backend == "gmpy2" else openssl_rsa.load(private_key)
-        if backend == "openssl" and self._openssl is None:
-            raise RuntimeError("libcrypto 3 is not available on this system")
-        self.backend = "gmpy2" if self._openssl is None else "openssl"
+        self._operation = operation
+        self.backend = backend
         """Which implementation computes the private operation."""
 
     def sign(self, blinded_msg: bytes) -> bytes:
@@ -280,38 +357,16 @@ class BlindSigner:
         m = mpz.from_bytes(blinded_msg, "big")
         if m >= n:
             raise IssuanceError("blind-rsa-blinded-message-range")
-        if self._openssl is not None:
-            try:
-                s = mpz.from_bytes(self._openssl(blinded_msg), "big")
-            except RuntimeError:
-                raise AgeVerifyError("blind-rsa-signing-failure") from None
-        else:
-            s = self._crt(m)
+        try:
+            result = self._operation(blinded_msg)
+        except RuntimeError:
+            raise AgeVerifyError("blind-rsa-signing-failure") from None
+        if len(result) != self._length:
+            raise AgeVerifyError("blind-rsa-signing-failure")
+        s = mpz.from_bytes(result, "big")
         if powmod(s, self._e, n) != m:
             raise AgeVerifyError("blind-rsa-signing-failure")
-        return s.to_bytes(self._length, "big")
-
-    def _crt(self, m: mpz) -> mpz:
-        """m^d mod n under CRT with constant-time halves, the input blinded."""
-        n = self._n
-        r, r_inv = self._blinding_pair()
-        # r^e with the public exponent: a few multiplications, and r is used once.
-        c = m * powmod(r, self._e, n) % n
-        p, q = self._p, self._q
-        s_p = powmod_sec(c % p, self._d_p, p)
-        s_q = powmod_sec(c % q, self._d_q, q)
-        return (s_q + (s_p - s_q) * self._q_inv % p * q) * r_inv % n
-
-    def _blinding_pair(self) -> tuple[mpz, mpz]:
-        """A uniformly random unit r of Z/nZ and its inverse."""
-        n = self._n
-        while True:
-            r = mpz(secrets.randbelow(n - 1) + 1)
-            try:
-                return r, gmpy2.invert(r, n)
-            except ZeroDivisionError:
-                # r shares a factor with n: impossible in practice (about 2^-1023).
-                continue
+        return bytes(result)
 
 
 def blind_sign(private_key: rsa.RSAPrivateKey, blinded_msg: bytes) -> bytes:
@@ -330,6 +385,12 @@ def _mgf1_sha384(seed: bytes, length: int) -> bytes:
         hashlib.sha384(seed + counter.to_bytes(4, "big")).digest() for counter in range(blocks)
     )
     return stream[:length]
+
+
+def _require_signing_size(modulus_bits: int) -> None:
+    # A signing key too short is a configuration fault, not the caller's input.
+    if modulus_bits < MIN_MODULUS_BITS:
+        raise ValueError(f"blind signing keys need a modulus of at least {MIN_MODULUS_BITS} bits")
 
 
 def _require_supported(modulus_bits: int) -> None:

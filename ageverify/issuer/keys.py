@@ -6,10 +6,12 @@ Keys are generated some epochs ahead so that platforms have them cached
 before they sign anything. A key signs during its epoch, is published in the
 JWKS until the last credential it signed has expired (``verify_until``), and
 is then dropped. ``retire`` stops a key signing but keeps it published;
-``revoke`` unpublishes it at once and deletes the private key file.
+``revoke`` unpublishes it at once and deletes the private key.
 
-This module and ``ageverify.crypto`` are the only places that hold private key
-objects; the private key is loaded once per process and kept in memory.
+Private keys live in the key store (``ageverify.crypto``: encrypted files, or
+a PKCS#11 token that generates them and never lets them out); this module
+holds only :class:`~ageverify.crypto.stored_keys.StoredP256Key` handles,
+through which every signature goes to the store.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ageverify.config import Settings
-from ageverify.crypto.keystore import FileKeyStore, PrivateKey
+from ageverify.crypto.keystore import KeyKind, KeyStore, PublicKey
+from ageverify.crypto.stored_keys import StoredP256Key, p256_key
 from ageverify.errors import IssuanceError, KeyStoreError
 from ageverify.formats.jose import public_jwk, thumbprint
 from ageverify.issuer.lifecycle import KeyLifecycle
@@ -46,7 +49,11 @@ _ACTIVE_KID = CompiledStatement(
 
 
 class CurrentKey(NamedTuple):
-    """The key that signs now: its ``kid``, the private key and its ``epoch_start``."""
+    """The key that signs now: its ``kid``, the private key and its ``epoch_start``.
+
+    ``private_key`` is a handle on the key in the key store: it signs (ES256)
+    through the store and cannot be serialised.
+    """
 
     kid: str
     private_key: ec.EllipticCurvePrivateKey
@@ -63,7 +70,7 @@ class SigningKeys:
     def __init__(
         self,
         sessionmaker: sessionmaker[Session],
-        keystore: FileKeyStore,
+        keystore: KeyStore,
         settings: Settings,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -73,7 +80,7 @@ class SigningKeys:
         self._lifetime = settings.credential_lifetime
         self._ahead = settings.keys_ahead
         self._clock = clock
-        self._private: dict[str, PrivateKey] = {}
+        self._private: dict[str, StoredP256Key] = {}
         self._lock = threading.Lock()
         self._lifecycle = KeyLifecycle(
             sessions=sessionmaker,
@@ -98,9 +105,9 @@ class SigningKeys:
         """Make sure the current epoch and the next ``keys_ahead`` each have an active key.
 
         Returns the kids of the keys created (empty when nothing was missing).
-        The private key file is written before its metadata is committed and
-        removed again if the commit fails, so a published key always has a
-        private key behind it.
+        The private key is generated in the key store before its metadata is
+        committed and deleted again if the commit fails, so a published key
+        always has a private key behind it.
         """
         now = self._clock() if now is None else now
         first = self.epoch_start(now)
@@ -118,11 +125,9 @@ class SigningKeys:
                 for start in starts:
                     if start in covered:
                         continue
-                    private_key = ec.generate_private_key(ec.SECP256R1())
-                    public = public_jwk(private_key)
-                    kid = thumbprint(public)
-                    self._keystore.save(kid, private_key)
+                    kid, public_key = self._keystore.generate(KeyKind.P256, _kid)
                     created.append(kid)
+                    public = _public_jwk(public_key)
                     row = SigningKey(
                         kid=kid,
                         epoch_start=start,
@@ -156,7 +161,7 @@ class SigningKeys:
 
         Pass ``session`` to read within the caller's transaction. The database
         is asked every time, so a key retired or revoked by another process
-        stops signing here at once; only the decrypted private key is cached.
+        stops signing here at once; only the handle on the private key is cached.
         """
         now = self._clock() if now is None else now
         start = self.epoch_start(now)
@@ -231,19 +236,28 @@ class SigningKeys:
                 ]
             }
 
-    def _private_key(self, kid: str) -> ec.EllipticCurvePrivateKey:
+    def _private_key(self, kid: str) -> StoredP256Key:
         key = self._private.get(kid)
         if key is None:
             with self._lock:
                 key = self._private.get(kid)
                 if key is None:
-                    # Decrypting costs milliseconds (key derivation): once per process.
-                    key = self._keystore.load(kid)
+                    # Credential keys are ES256: a key swapped for another kind
+                    # never signs (p256_key refuses it). Looked up once per process.
+                    key = p256_key(self._keystore, kid)
                     self._private[kid] = key
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            # Credential keys are ES256: a file swapped for another kind never signs.
-            raise KeyStoreError(f"key file for {kid} does not hold a P-256 key")
         return key
+
+
+def _public_jwk(public_key: PublicKey) -> dict[str, str]:
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise KeyStoreError("a credential signing key is not a P-256 key")
+    return public_jwk(public_key)
+
+
+def _kid(public_key: PublicKey) -> str:
+    """The kid a new credential key is stored under: its RFC 7638 thumbprint."""
+    return thumbprint(_public_jwk(public_key))
 
 
 def _describe(row: SigningKey) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 Credential signing keys (``ageverify.issuer.keys``) and Privacy Pass token
 keys (``ageverify.issuer.tokens``) go through the same states: ``active``
 (signs), ``retired`` (no longer signs, stays published) and ``revoked``
-(unpublished at once, private key file deleted). Each change is recorded in
-the transparency log in the transaction that makes it. A :class:`KeyLifecycle`
-is told which table, log events and key files belong to one kind of key.
+(unpublished at once, private key deleted from the key store). Each change is
+recorded in the transparency log in the transaction that makes it. A
+:class:`KeyLifecycle` is told which table, log events and key names belong to
+one kind of key.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ageverify.crypto.keystore import FileKeyStore
-from ageverify.errors import AgeVerifyError
+from ageverify.crypto.keystore import KeyStore
+from ageverify.errors import AgeVerifyError, KeyStoreError
 from ageverify.storage.db import transaction
 from ageverify.storage.models import SigningKey, TokenKey
 from ageverify.translog.log import record
@@ -44,7 +45,7 @@ class KeyLifecycle(Generic[Row]):
     """
 
     sessions: sessionmaker[Session]
-    keystore: FileKeyStore
+    keystore: KeyStore
     model: type[Row]
     order: tuple[Any, ...]
     retired: Callable[[str, float], dict[str, Any]]
@@ -99,12 +100,13 @@ class KeyLifecycle(Generic[Row]):
             self.cache.pop(key_id, None)
         try:
             self.keystore.delete(self.key_file(key_id))
-        except OSError as error:
+        except (OSError, KeyStoreError) as error:
             # The revocation stands (committed, logged, unpublished); a key
             # folder mounted read-only (a Kubernetes Secret) keeps the file,
-            # which the operator must remove where the keys come from.
+            # and a token may refuse to destroy the object: the operator
+            # removes it where the keys come from.
             log.warning(
-                "revoked %s, but its private key file could not be removed (%s): "
+                "revoked %s, but its private key could not be removed (%s): "
                 "delete %s from the key source",
                 key_id,
                 type(error).__name__,

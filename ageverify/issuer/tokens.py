@@ -8,7 +8,7 @@ late in an epoch can still be redeemed. Token requests name a key by the last
 byte of its id only, so that byte is unique among the published keys: a
 freshly generated key whose byte is taken is thrown away and another drawn.
 ``retire`` stops a key signing but keeps it published; ``revoke`` unpublishes
-it at once and deletes its private key file.
+it at once and deletes its private key.
 
 Token requests (:meth:`TokenIssuer.issue`) are authorised by an age credential
 presentation addressed to the issuer, answering a nonce from
@@ -22,8 +22,10 @@ The issuer sees the blinded message only, so it cannot link a token to the
 request it came from; what it keeps per credential is a count per day under
 a hash of the credential's signature.
 
-This module and ``ageverify.crypto`` are the only places that hold the RSA
-private keys; each is loaded once per process and kept in memory.
+The RSA private keys stay in the key store (``ageverify.crypto``: encrypted
+files, or a PKCS#11 token computing the raw RSA operation itself); this
+module holds one :class:`BlindSigner` per key, which hands each blinded
+message to the store and checks the answer.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ageverify.config import Settings
 from ageverify.crypto.blindrsa import BlindSigner
-from ageverify.crypto.keystore import FileKeyStore
+from ageverify.crypto.keystore import KeyKind, KeyStore
+from ageverify.crypto.keystore import PublicKey as StoredPublicKey
+from ageverify.crypto.stored_keys import blind_signer
 from ageverify.errors import (
     AgeVerifyError,
     ConfigurationError,
@@ -70,7 +74,7 @@ NONCE_PATH = "/v1/privacy-pass/nonce"
 # How long an issuer nonce can be answered: the Key Binding JWT's own window.
 NONCE_LIFETIME = 300
 NONCE_BYTES = 32
-# Private key files of token keys are "pp-<token_key_id>" in the key store.
+# Token keys are "pp-<token_key_id>" in the key store.
 KEY_NAME_PREFIX = "pp-"
 RSA_PUBLIC_EXPONENT = 65537
 # Expired nonces and past days' counts are purged at most this often per process.
@@ -111,7 +115,11 @@ _SIGNING_KEY = (
 
 
 def generate_token_key() -> rsa.RSAPrivateKey:
-    """A fresh RSA-2048 private key (public exponent 65537) for one token key."""
+    """A fresh RSA-2048 private key (public exponent 65537) for one token key.
+
+    What a key store that generates in software (the file store) stores; a
+    PKCS#11 token generates its keys itself.
+    """
     return rsa.generate_private_key(
         public_exponent=RSA_PUBLIC_EXPONENT, key_size=privacypass.MODULUS_BITS
     )
@@ -153,7 +161,7 @@ class TokenKeys:
     def __init__(
         self,
         sessionmaker: sessionmaker[Session],
-        keystore: FileKeyStore,
+        keystore: KeyStore,
         settings: Settings,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -193,10 +201,11 @@ class TokenKeys:
 
         Returns the ids of the keys created (empty when nothing was missing).
         Each key's truncated id differs from those of every published key.
-        Private key files are written before their metadata is committed and
-        removed again if the commit fails, so a published key always has a
-        private key behind it. Raises ``ConfigurationError`` when thresholds
-        times published epochs need more keys than one byte can tell apart.
+        Private keys are generated in the key store before their metadata is
+        committed and deleted again if the commit fails, so a published key
+        always has a private key behind it. Raises ``ConfigurationError`` when
+        thresholds times published epochs need more keys than one byte can
+        tell apart.
         """
         now = self._clock() if now is None else now
         first = self.epoch_start(now)
@@ -226,10 +235,14 @@ class TokenKeys:
                         "tells apart; lower AGEVERIFY_KEYS_AHEAD or the number of thresholds"
                     )
                 for start, threshold in missing:
-                    private_key, key_id = _unique_key(taken)
-                    token_key_id = jose.b64url_encode(key_id)
-                    self._keystore.save(KEY_NAME_PREFIX + token_key_id, private_key)
+                    name, public_key = self._keystore.generate(
+                        KeyKind.RSA2048,
+                        lambda public: _unique_name(public, taken),
+                        new_key=generate_token_key,
+                    )
+                    token_key_id = name.removeprefix(KEY_NAME_PREFIX)
                     created.append(token_key_id)
+                    key_id = jose.b64url_decode(token_key_id)
                     taken.add(key_id[-1])
                     row = TokenKey(
                         token_key_id=token_key_id,
@@ -240,7 +253,7 @@ class TokenKeys:
                         not_after=start + self._epoch,
                         status="active",
                         spki=jose.b64url_encode(
-                            privacypass.encode_pss_spki(private_key.public_key())
+                            privacypass.encode_pss_spki(_rsa_public(public_key))
                         ),
                         created_at=int(now),
                     )
@@ -358,9 +371,8 @@ class TokenKeys:
         with self._lock:
             signer = self._signers.get(token_key_id)
             if signer is None:
-                # Decrypting and checking the key costs tens of milliseconds: once per process.
-                private_key = _load_token_key(self._keystore, KEY_NAME_PREFIX + token_key_id)
-                signer = BlindSigner(private_key)
+                # Loading and checking the key costs tens of milliseconds: once per process.
+                signer = _load_token_key(self._keystore, KEY_NAME_PREFIX + token_key_id)
                 self._signers[token_key_id] = signer
             return signer
 
@@ -381,21 +393,23 @@ class TokenKeys:
         }
 
 
-def _unique_key(taken: set[int]) -> tuple[rsa.RSAPrivateKey, bytes]:
-    """A new key whose truncated id is not in ``taken``, with its full id."""
-    while True:
-        private_key = generate_token_key()
-        key_id = privacypass.token_key_id(private_key.public_key())
-        if key_id[-1] not in taken:
-            return private_key, key_id
+def _rsa_public(public_key: StoredPublicKey) -> rsa.RSAPublicKey:
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise KeyStoreError("a Privacy Pass token key is not an RSA key")
+    return public_key
 
 
-def _load_token_key(keystore: FileKeyStore, name: str) -> rsa.RSAPrivateKey:
-    """Read the RSA token key ``name``; anything but an RSA-2048 key raises ``KeyStoreError``."""
-    key = keystore.load(name)
-    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != privacypass.MODULUS_BITS:
-        raise KeyStoreError(f"key file {keystore.path(name)} does not hold an RSA-2048 token key")
-    return key
+def _unique_name(public_key: StoredPublicKey, taken: set[int]) -> str | None:
+    """``pp-<token key id>`` for a new key, or None when its truncated id is in ``taken``."""
+    key_id = privacypass.token_key_id(_rsa_public(public_key))
+    if key_id[-1] in taken:
+        return None
+    return KEY_NAME_PREFIX + jose.b64url_encode(key_id)
+
+
+def _load_token_key(keystore: KeyStore, name: str) -> BlindSigner:
+    """The blind signer of the token key ``name``; not RSA-2048: ``KeyStoreError``."""
+    return blind_signer(keystore, name, modulus_bits=privacypass.MODULUS_BITS)
 
 
 class TokenIssuer:

@@ -17,8 +17,9 @@ The log is read back as C2SP tlog-tiles: :meth:`checkpoint`, :meth:`tile` and
 
 Entry 0 of every log is the ``log-key`` event naming the log's verifier key.
 The log key (Ed25519, named after the origin) is created with that first
-entry and kept encrypted in the key store as ``log-ed25519``; once the log has
-entries, a missing key file is an error, never a reason to make a new key.
+entry and kept in the key store as ``log-ed25519`` (an encrypted file, or a
+PKCS#11 token it never leaves); once the log has entries, a missing key is
+an error, never a reason to make a new key.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.orm import Session, sessionmaker
 
-from ageverify.crypto.keystore import FileKeyStore
+from ageverify.crypto.keystore import KeyKind, KeyStore
+from ageverify.crypto.stored_keys import ed25519_key
 from ageverify.errors import AgeVerifyError, KeyStoreError, LogProofError
 from ageverify.storage.db import lock_writers
 from ageverify.storage.models import LogCheckpoint, LogEntry, LogNode
@@ -96,7 +97,7 @@ class TransparencyLog:
     def __init__(
         self,
         sessionmaker: sessionmaker[Session],
-        keystore: FileKeyStore,
+        keystore: KeyStore,
         issuer_url: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -126,14 +127,14 @@ class TransparencyLog:
             return False
         if self.covered_size() > 0:
             raise KeyStoreError(
-                f"the transparency log has entries but its key file "
-                f"{self._keystore.path(LOG_KEY_NAME)} is missing; restore it from backup"
+                f"the transparency log has entries but its key "
+                f"({self._keystore.describe(LOG_KEY_NAME)}) is missing; restore it from backup"
             )
         self._create_key()
         return True
 
     def _create_key(self) -> None:
-        self._keystore.save(LOG_KEY_NAME, Ed25519PrivateKey.generate())
+        self._keystore.generate(KeyKind.ED25519, lambda _: LOG_KEY_NAME)
         with self._lock:
             self._signer = None
 
@@ -144,13 +145,8 @@ class TransparencyLog:
             return signer
         with self._lock:
             if self._signer is None:
-                key = self._keystore.load(LOG_KEY_NAME)
-                if not isinstance(key, Ed25519PrivateKey):
-                    raise KeyStoreError(
-                        f"key file {self._keystore.path(LOG_KEY_NAME)} does not hold an "
-                        "Ed25519 log key"
-                    )
-                self._signer = Signer(self.origin, key)
+                # A handle: the key stays in the store, which signs each checkpoint.
+                self._signer = Signer(self.origin, ed25519_key(self._keystore, LOG_KEY_NAME))
             return self._signer
 
     @property

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ageverify.config import Settings
-from ageverify.crypto.keystore import FileKeyStore
+from ageverify.crypto.keystores import open_key_store
 from ageverify.errors import ConfigurationError
 from ageverify.formats import jose
 from ageverify.issuer.keys import SigningKeys
@@ -156,7 +156,9 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     wait_for_database(engine, settings.database_wait)
     create_schema(engine)
     sessions = session_factory(engine)
-    keystore = FileKeyStore(settings.keys_dir, settings.passphrase_bytes)
+    # Encrypted files or a PKCS#11 token (AGEVERIFY_KEY_STORE); a token that
+    # is missing or refuses the PIN stops the start here.
+    keystore = open_key_store(settings)
     # Every key event of every session goes to the log, in that session's transaction.
     log = TransparencyLog(sessions, keystore, settings.issuer_url, clock)
     log.attach(sessions)

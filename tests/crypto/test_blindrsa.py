@@ -192,14 +192,14 @@ def test_openssl_signs_by_default_here(vector):
 
 def test_a_faulty_openssl_result_is_caught_and_withheld(vector):
     signer = blindrsa.BlindSigner(vector.private_key, backend="openssl")
-    correct = signer._openssl
+    correct = signer._operation
 
     def faulty(message: bytes) -> bytes:
         result = bytearray(correct(message))
         result[-1] ^= 1
         return bytes(result)
 
-    signer._openssl = faulty
+    signer._operation = faulty
     with pytest.raises(AgeVerifyError) as caught:
         signer.sign(vector.blinded_msg)
     assert caught.value.code == "blind-rsa-signing-failure"
@@ -211,7 +211,7 @@ def test_a_libcrypto_failure_is_a_signing_failure(vector):
     def refuses(message: bytes) -> bytes:
         raise RuntimeError("libcrypto refused the RSA private operation")
 
-    signer._openssl = refuses
+    signer._operation = refuses
     with pytest.raises(AgeVerifyError) as caught:
         signer.sign(vector.blinded_msg)
     assert caught.value.code == "blind-rsa-signing-failure"

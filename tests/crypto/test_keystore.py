@@ -1,15 +1,23 @@
-"""Encrypted key files: modes, refusal of readable files, wrong passphrase, names."""
+"""Encrypted key files: modes, refusal of readable files, wrong passphrase, names; the
+KeyStore interface of the file store (generate, sign, RSASP1, delete)."""
 
 from __future__ import annotations
 
 import os
 import stat
+import sys
+from types import SimpleNamespace
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ageverify.crypto import FileKeyStore
-from ageverify.errors import KeyStoreError
+from ageverify.crypto.keystore import KeyKind, KeyStore
+from ageverify.crypto.keystores import open_key_store
+from ageverify.crypto.stored_keys import blind_signer, ed25519_key, p256_key
+from ageverify.errors import AgeVerifyError, ConfigurationError, KeyStoreError
 
 PASSPHRASE = b"test passphrase for the key store"
 
@@ -115,3 +123,134 @@ def test_passphrase_must_be_usable(tmp_path, passphrase):
 
 def test_repr_does_not_show_the_passphrase(store):
     assert PASSPHRASE.decode() not in repr(store)
+
+
+# --- the KeyStore interface ------------------------------------------------------------
+
+
+def _named(prefix: str):
+    def name_for(public_key) -> str:
+        return prefix + str(abs(hash(public_key.public_bytes(*_SPKI))) % 10**12)
+
+    return name_for
+
+
+_SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def test_the_file_store_is_a_key_store(store):
+    assert isinstance(store, KeyStore)
+    assert store.describe("kid") == f"key file {store.path('kid')}"
+
+
+def test_generated_p256_keys_sign_es256_as_raw_r_and_s(store):
+    name, public_key = store.generate(KeyKind.P256, _named("ec-"))
+    assert store.exists(name) and store.public_key(name) == public_key
+    raw = store.sign(name, b"input")
+    assert len(raw) == 64
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    public_key.verify(der, b"input", ec.ECDSA(hashes.SHA256()))
+    # On disk as before: an encrypted PKCS#8 file, mode 0600.
+    assert store.path(name).read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert _mode(store.path(name)) == 0o600
+
+
+def test_generated_ed25519_keys_sign(store):
+    name, public_key = store.generate(KeyKind.ED25519, lambda _: "log-ed25519")
+    public_key.verify(store.sign(name, b"note"), b"note")
+    assert isinstance(store.load(name), ed25519.Ed25519PrivateKey)
+
+
+def test_generated_rsa_keys_compute_rsasp1_and_do_not_sign(store):
+    name, public_key = store.generate(KeyKind.RSA2048, _named("pp-"))
+    numbers = public_key.public_numbers()
+    assert (public_key.key_size, numbers.e) == (2048, 65537)
+    message = (12345).to_bytes(256, "big")
+    s = int.from_bytes(store.rsasp1(name, message), "big")
+    assert pow(s, numbers.e, numbers.n) == 12345
+    with pytest.raises(KeyStoreError, match="no P-256 or Ed25519"):
+        store.sign(name, b"input")
+    with pytest.raises(ValueError):
+        store.rsasp1(name, numbers.n.to_bytes(256, "big"))
+
+
+def test_a_faulty_rsasp1_result_is_withheld(store, monkeypatch):
+    name, _ = store.generate(KeyKind.RSA2048, _named("pp-"))
+    loaded = store._key(name)
+    correct = loaded.operation
+
+    def faulty(message: bytes) -> bytes:
+        result = bytearray(correct(message))
+        result[0] ^= 1
+        return bytes(result)
+
+    monkeypatch.setattr(loaded, "operation", faulty)
+    with pytest.raises(AgeVerifyError) as caught:
+        store.rsasp1(name, (7).to_bytes(256, "big"))
+    assert caught.value.code == "blind-rsa-signing-failure"
+
+
+def test_a_name_refused_draws_another_key(store):
+    drawn: list[object] = []
+
+    def second(public_key) -> str | None:
+        drawn.append(public_key)
+        return None if len(drawn) == 1 else "second"
+
+    name, public_key = store.generate(KeyKind.P256, second)
+    assert name == "second" and public_key == drawn[1] != drawn[0]
+    assert sorted(p.name for p in store.directory.iterdir()) == ["second.pem"]
+
+
+def test_a_new_key_of_another_kind_is_refused(store):
+    with pytest.raises(KeyStoreError, match="kind"):
+        store.generate(KeyKind.RSA2048, _named("pp-"), new_key=ed25519.Ed25519PrivateKey.generate)
+
+
+def test_deleting_forgets_the_decrypted_key(store):
+    name, _ = store.generate(KeyKind.P256, _named("ec-"))
+    store.sign(name, b"cached now")
+    store.delete(name)
+    with pytest.raises(KeyStoreError, match="no key file"):
+        store.sign(name, b"gone")
+
+
+def test_stored_handles_sign_through_the_store_and_check_the_kind(store):
+    name, public_key = store.generate(KeyKind.P256, _named("ec-"))
+    handle = p256_key(store, name)
+    assert isinstance(handle, ec.EllipticCurvePrivateKey)
+    public_key.verify(handle.sign(b"x", ec.ECDSA(hashes.SHA256())), b"x", ec.ECDSA(hashes.SHA256()))
+    with pytest.raises(ValueError, match="SHA-256"):
+        handle.sign(b"x", ec.ECDSA(hashes.SHA384()))
+    with pytest.raises(KeyStoreError, match="does not hold an Ed25519 key"):
+        ed25519_key(store, name)
+    with pytest.raises(KeyStoreError, match="does not hold an RSA-2048 key"):
+        blind_signer(store, name)
+
+
+def test_open_key_store_opens_the_file_store_by_default(tmp_path):
+    settings = SimpleNamespace(
+        key_store="file",
+        keys_dir=tmp_path / "keys",
+        passphrase_bytes=PASSPHRASE,
+        pkcs11_module="",
+        pkcs11_token_label="",
+        pkcs11_pin="",
+    )
+    store = open_key_store(settings)
+    assert isinstance(store, FileKeyStore) and store.directory == tmp_path / "keys"
+
+
+def test_the_pkcs11_store_without_python_pkcs11_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pkcs11", None)
+    monkeypatch.delitem(sys.modules, "ageverify.crypto.pkcs11", raising=False)
+    settings = SimpleNamespace(
+        key_store="pkcs11",
+        keys_dir=tmp_path / "keys",
+        passphrase_bytes=PASSPHRASE,
+        pkcs11_module="/usr/lib/softhsm/libsofthsm2.so",
+        pkcs11_token_label="issuer",  # noqa: S106 - a label, not a secret
+        pkcs11_pin="1234",
+    )
+    with pytest.raises(ConfigurationError, match="pip install 'python-pkcs11"):
+        open_key_store(settings)
