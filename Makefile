@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 NPM    ?= npm
 
-.PHONY: run test bench demo story lint clean
+.PHONY: run test bench demo story screenshots lint clean
 
 $(BIN)/ageverify: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: $(BIN)/ageverify interop/node_modules
 ## Try it in a browser: issuer + wallet :8000, demo verifier :8100, chat sites :8101 and :8102
 demo: $(BIN)/ageverify
 	$(BIN)/python -m examples.run_demo
+
+## Retake the README's screenshots (docs/screenshots/) from the running demo
+screenshots: $(BIN)/ageverify
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e/test_screenshots.py
 
 ## The story from attestation to refused replay, printed step by step
 story: $(BIN)/ageverify
