@@ -9,7 +9,6 @@ server and reads its log.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from servers import call, free_port
 
 from ageverify.cli import cli
 from ageverify.demo import DemoVerifier, age_facts
@@ -30,24 +30,6 @@ from ageverify.sdk import Holder, Verifier
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _request(url: str, body: dict | None = None) -> tuple[int, dict]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - loopback URL built by the test
-        url, data=data, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @dataclass
@@ -72,7 +54,7 @@ LAUNCHERS = {
 
 @pytest.fixture(params=sorted(LAUNCHERS))
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     instance = tmp_path / "instance"
     env = {
@@ -99,7 +81,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         while True:
             assert process.poll() is None, log.read_text()
             try:
-                if _request(url + "/healthz")[0] == 200:
+                if call(url + "/healthz")[0] == 200:
                     break
             except OSError:
                 pass
@@ -116,9 +98,9 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
 
 
 def test_issue_and_verify_over_http(server: Server) -> None:
-    status, document = _request(server.url + "/.well-known/age-verification")
+    status, document = call(server.url + "/.well-known/age-verification")
     assert status == 200 and document["issuer"] == server.url
-    assert _request(server.url + "/readyz")[0] == 200
+    assert call(server.url + "/readyz")[0] == 200
 
     attestation = DemoVerifier.load_or_create(server.instance).attest(
         issuer=server.url, age_over=age_facts(30, document["thresholds"])
@@ -136,7 +118,7 @@ def test_issue_and_verify_over_http(server: Server) -> None:
 
     # The verify endpoint, for platforms without the SDK.
     presentation = wallet.present(audience, "nonce-from-the-platform", min_age=18)
-    status, answer = _request(
+    status, answer = call(
         server.url + "/v1/presentations/verify",
         {
             "presentation": presentation,
@@ -148,7 +130,7 @@ def test_issue_and_verify_over_http(server: Server) -> None:
     assert (status, answer["verified"], answer["facts"]) == (200, True, {"age_over_18": True})
 
     # The same attestation again is a replay, answered with its code.
-    replay = _request(
+    replay = call(
         server.url + "/v1/credentials",
         {"attestation": attestation, "holder_keys": wallet.new_keys(1)},
     )
@@ -190,7 +172,7 @@ def test_one_scrape_counts_every_worker(server: Server) -> None:
 
     before = healthz_count()
     for _ in range(40):
-        assert _request(server.url + "/healthz")[0] == 200
+        assert call(server.url + "/healthz")[0] == 200
     # Each scrape lands on whichever of the two workers accepts it; every one
     # must report the requests of both.
     assert [healthz_count() for _ in range(6)] == [before + 40] * 6

@@ -18,10 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import subprocess
-import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,21 +26,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pg import PostgresServer, PostgresUnavailable
 from redis_server import RedisServer
-from servers import call
-from servers import free_port as _free_port
+from servers import (
+    call,
+    free_port,
+    issuer_environment,
+    prepare_instance,
+    start_issuer,
+    stop,
+    wait_ready,
+)
 
-from ageverify.cli import cli
 from ageverify.demo import DemoVerifier, age_facts
 from ageverify.errors import VerificationError
 from ageverify.formats import jose, privacypass
 from ageverify.sdk import Holder, RedisSpentTokens, TokenVerifier, Verifier
 from ageverify.translog.audit import audit
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
 
 EPOCH_SECONDS = 60
@@ -74,90 +75,32 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pytest.skip(str(missing))
     folder = tmp_path_factory.mktemp("cluster")
     redis = RedisServer(folder / "redis")
-    processes: list[subprocess.Popen[bytes]] = []
+    processes = []
     try:
-        ports = [_free_port(), _free_port()]
-        issuer_url = f"http://127.0.0.1:{ports[0]}"
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("AGEVERIFY_")},
-            "AGEVERIFY_ENV": "development",
-            "AGEVERIFY_INSTANCE_PATH": str(folder / "instance"),
-            "AGEVERIFY_ISSUER_URL": issuer_url,
-            "AGEVERIFY_DATABASE_URL": postgres.create_database(),
-            "AGEVERIFY_REDIS_URL": redis.url,
-            "AGEVERIFY_EPOCH_SECONDS": str(EPOCH_SECONDS),
-            "AGEVERIFY_KEYS_AHEAD": "3",
-            "AGEVERIFY_RATE_LIMIT_ISSUANCE": "none",
-            "AGEVERIFY_RATE_LIMIT_TOKENS": "none",
-            "AGEVERIFY_WORKERS": "2",
-        }
-        runner = CliRunner(env=env)
-        initialised = runner.invoke(cli, ["init", "--dev"])
-        assert initialised.exit_code == 0, initialised.output
-        _register_demo_verifier(env)
-        created = runner.invoke(cli, ["admin-tokens", "create", "scale-out"])
-        assert created.exit_code == 0, created.output
-        admin_token = created.stdout.strip().splitlines()[0]
-        for port in ports:
-            log = (folder / f"instance-{port}.log").open("wb")
-            processes.append(
-                subprocess.Popen(  # noqa: S603 - fixed argument list
-                    [
-                        sys.executable,
-                        "-m",
-                        "gunicorn",
-                        "-c",
-                        str(REPO / "deploy" / "gunicorn.conf.py"),
-                    ],
-                    cwd=folder,
-                    env={**env, "AGEVERIFY_BIND": f"127.0.0.1:{port}"},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+        ports = [free_port(), free_port()]
+        # Both instances name the address of the first, as a balancer's would be.
+        env = issuer_environment(
+            folder,
+            ports[0],
+            database_url=postgres.create_database(),
+            redis_url=redis.url,
+            epoch_seconds=str(EPOCH_SECONDS),
+            keys_ahead="3",
+        )
+        admin_token = prepare_instance(env)
         urls = [f"http://127.0.0.1:{port}" for port in ports]
-        deadline = time.monotonic() + 60
-        for url in urls:
-            while True:
-                try:
-                    if call(url + "/readyz")[0] == 200:
-                        break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, f"{url} did not become ready"
-                time.sleep(0.1)
+        for port, url in zip(ports, urls, strict=True):
+            log = folder / f"instance-{port}.log"
+            process = start_issuer({**env, "AGEVERIFY_BIND": f"127.0.0.1:{port}"}, log)
+            processes.append(process)
+            wait_ready(url, process, log)
+        issuer_url = env["AGEVERIFY_ISSUER_URL"]
         yield Cluster(issuer_url, urls, folder / "instance", redis.url, admin_token)
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
         redis.stop()
         postgres.stop()
-
-
-def _register_demo_verifier(env: dict[str, str]) -> None:
-    from ageverify import create_app
-    from ageverify.demo import register_demo_verifier
-
-    settings = {
-        "env": "development",
-        "instance_path": env["AGEVERIFY_INSTANCE_PATH"],
-        "issuer_url": env["AGEVERIFY_ISSUER_URL"],
-        "database_url": env["AGEVERIFY_DATABASE_URL"],
-        "epoch_seconds": EPOCH_SECONDS,
-        "keys_ahead": 3,
-    }
-    app = create_app(settings)
-    state = app.extensions["ageverify"]
-    try:
-        demo = DemoVerifier.load_or_create(Path(env["AGEVERIFY_INSTANCE_PATH"]))
-        register_demo_verifier(state.sessions, demo, now=time.time())
-    finally:
-        state.close()
 
 
 def issue(url: str, attestation: str, holder: Holder, count: int = 3) -> tuple[int, Any]:
