@@ -327,6 +327,10 @@ def es256_signer(private_key: PrivateKey) -> Callable[[bytes], bytes]:
         or private_key.curve.name != "secp256r1"
     ):
         raise ValueError("only P-256 EC keys sign (ES256)")
+    # A key held by a key store signs raw r || s itself: no DER in between.
+    sign_raw = getattr(private_key, "sign_raw", None)
+    if callable(sign_raw):
+        return sign_raw  # type: ignore[no-any-return]
     sign = private_key.sign
 
     def es256(signing_input: bytes) -> bytes:

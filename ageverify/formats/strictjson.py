@@ -65,23 +65,35 @@ _SPACE = frozenset(" \t\n\r")
 
 
 def _check_tree(value: Any, max_depth: int, check_surrogates: bool) -> None:
-    """Walk ``value`` iteratively, refusing deep nesting and lone surrogates."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    """Walk ``value`` iteratively, refusing deep nesting and lone surrogates.
+
+    Only arrays and objects go on the stack; the strings in them are looked
+    at where they are met: a body of thirty small objects is walked in a
+    fraction of the time it takes to stack every member.
+    """
+    if check_surrogates and isinstance(value, str) and _SURROGATE.search(value):
+        raise _Refusal("json-invalid")
+    # (array or object, its depth: 1 for the outermost)
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict):
-            if depth + 1 > max_depth:
+            if depth > max_depth:
                 raise _Refusal("json-too-deep")
-            for key, member in item.items():
-                if check_surrogates and _SURROGATE.search(key):
-                    raise _Refusal("json-invalid")
-                stack.append((member, depth + 1))
+            if check_surrogates and any(_SURROGATE.search(key) for key in item):
+                raise _Refusal("json-invalid")
+            members: Any = item.values()
         elif isinstance(item, list):
-            if depth + 1 > max_depth:
+            if depth > max_depth:
                 raise _Refusal("json-too-deep")
-            stack.extend((member, depth + 1) for member in item)
-        elif check_surrogates and isinstance(item, str) and _SURROGATE.search(item):
-            raise _Refusal("json-invalid")
+            members = item
+        else:
+            continue
+        for member in members:
+            if isinstance(member, dict | list):
+                stack.append((member, depth + 1))
+            elif check_surrogates and isinstance(member, str) and _SURROGATE.search(member):
+                raise _Refusal("json-invalid")
 
 
 def loads(data: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:

@@ -130,6 +130,8 @@ class Issuer:
         """
         settings = self._settings
         now = self._clock()
+        # One read before signing: the attestation's verifier, whether its
+        # jti was used already, and the key that signs now.
         with self._sessions() as session:
             attestation = verify_attestation(
                 session,
@@ -143,9 +145,11 @@ class Issuer:
             # A replay is refused before any signing (the insert below decides).
             if _USED.execute(session.connection(), _used_key(attestation)).first():
                 raise IssuanceError("attestation-replayed")
+            signing = self._signing_keys.current(now, session=session)
         facts = entailed_facts(attestation.age_over, settings.thresholds)
-        for _ in range(3):
-            signing = self._signing_keys.current(now)
+        for attempt in range(3):
+            if attempt:
+                signing = self._signing_keys.current(now)
             credentials = issue_batch(
                 signing_key=signing.private_key,
                 kid=signing.kid,

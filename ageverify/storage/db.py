@@ -25,6 +25,7 @@ such a parameter, which only a caller can have sent, is refused as
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -51,6 +52,11 @@ _LOCK_WRITERS = text("SELECT pg_advisory_xact_lock(:key)").bindparams(
 
 # Execution option read by the SQLite ``begin`` hook; ignored by other dialects.
 SQLITE_BEGIN = "ageverify_sqlite_begin"
+_SQLITE_BEGIN_STATEMENTS = {
+    None: "BEGIN DEFERRED",
+    "DEFERRED": "BEGIN DEFERRED",
+    "IMMEDIATE": "BEGIN IMMEDIATE",
+}
 
 _DATABASE_URL_HELP = (
     "AGEVERIFY_DATABASE_URL must name SQLite (sqlite:///path/to/file.db) or "
@@ -120,8 +126,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_sqlite(conn: Any) -> None:
-        mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        statement = _SQLITE_BEGIN_STATEMENTS[conn.get_execution_options().get(SQLITE_BEGIN)]
+        # Straight to the driver: every transaction starts here, and a
+        # statement through SQLAlchemy's execution path costs several times
+        # the BEGIN itself. Errors are wrapped as SQLAlchemy would wrap them.
+        try:
+            conn.connection.driver_connection.execute(statement)
+        except sqlite3.Error as error:
+            raise DBAPIError.instance(statement, (), error, sqlite3.Error) from None
 
     return engine
 

@@ -15,7 +15,7 @@ import secrets
 import time
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 
 from ageverify.errors import AgeVerifyError
 from ageverify.formats import strictjson
@@ -33,6 +33,16 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
+# (name, lower-case name, value) of the headers a response gets unless its
+# view set them: the security headers, and no-store for anything a view did
+# not mark cacheable (it is private to this exchange).
+_DEFAULT_HEADERS = tuple(
+    (name, name.lower(), value)
+    for name, value in {**SECURITY_HEADERS, "Cache-Control": "no-store"}.items()
+)
+_HSTS = ("Strict-Transport-Security", "strict-transport-security", "max-age=63072000")
+
+
 def _start_request() -> None:
     # Our own id, never one taken from the client: a header value chosen by
     # the caller would let anyone write into our logs.
@@ -40,39 +50,41 @@ def _start_request() -> None:
     g.started = time.perf_counter()
 
 
-def _finish_response(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if current_app.config.get("AGEVERIFY_HSTS"):
-        response.headers.setdefault("Strict-Transport-Security", "max-age=63072000")
-    # Anything a view did not mark cacheable is private to this exchange.
-    response.headers.setdefault("Cache-Control", "no-store")
-    request_id = g.get("request_id")
-    if request_id is not None:
-        response.headers["X-Request-ID"] = request_id
-        elapsed_ms = (time.perf_counter() - g.started) * 1000
-        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        code = g.get("error_code", "-")
-        access_log.info(
-            "%s %s %d %.1fms code=%s request_id=%s",
-            request.method,
-            # The route's pattern, not the path sent: a path is the client's
-            # text (an unmatched one can carry anything, a token included).
-            route,
-            response.status_code,
-            elapsed_ms,
-            code,
-            request_id,
-            extra={
-                "request_id": request_id,
-                "method": request.method,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round(elapsed_ms, 1),
-                "code": code,
-            },
-        )
-    return response
+def _add_default_headers(response: Response, defaults: tuple[tuple[str, str, str], ...]) -> None:
+    headers = response.headers
+    # One pass over the headers set so far, instead of a search per default.
+    present = {name.lower() for name, _ in headers}
+    for name, lowered, value in defaults:
+        if lowered not in present:
+            headers.add(name, value)
+
+
+def _log_access(response: Response, request_id: str, started: float) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    code = g.get("error_code", "-")
+    # The route's pattern, not the path sent: a path is the client's text
+    # (an unmatched one can carry anything, a token included).
+    arguments = (request.method, route, response.status_code, elapsed_ms, code, request_id)
+    extra = {
+        "request_id": request_id,
+        "method": request.method,
+        "route": route,
+        "status": response.status_code,
+        "duration_ms": round(elapsed_ms, 1),
+        "code": code,
+    }
+    # makeRecord and handle are what Logger.info does, less the search of the
+    # call stack for the caller's file and line, which no access line shows.
+    record = access_log.makeRecord(
+        access_log.name, logging.INFO, __file__, 0, _ACCESS_LINE, arguments, None, extra=extra
+    )
+    access_log.handle(record)
+
+
+_ACCESS_LINE = "%s %s %d %.1fms code=%s request_id=%s"
 
 
 def init_app(app: Flask, *, hsts: bool) -> None:
@@ -81,9 +93,18 @@ def init_app(app: Flask, *, hsts: bool) -> None:
     ``hsts`` adds ``Strict-Transport-Security``; it is set when the issuer is
     served over https.
     """
-    app.config["AGEVERIFY_HSTS"] = hsts
+    defaults = _DEFAULT_HEADERS + ((_HSTS,) if hsts else ())
+
+    def finish_response(response: Response) -> Response:
+        _add_default_headers(response, defaults)
+        request_id = g.get("request_id")
+        if request_id is not None:
+            response.headers["X-Request-ID"] = request_id
+            _log_access(response, request_id, g.started)
+        return response
+
     app.before_request(_start_request)
-    app.after_request(_finish_response)
+    app.after_request(finish_response)
 
 
 def json_body() -> dict[str, Any]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from flask import Response, g, request
 from prometheus_client import (
@@ -69,16 +70,40 @@ def start_request() -> None:
     g.metrics_started = time.perf_counter()
 
 
+# Labelled children by label values, so that a response costs a dict lookup
+# instead of a labels() call per metric. Bounded: a method name is the
+# client's text on an unmatched route.
+_CHILDREN_LIMIT = 512
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_outcome_children: dict[tuple[str, str], Any] = {}
+
+
 def observe_response(response: Response) -> Response:
     """Count ``response`` and time its request (an ``after_app_request`` hook)."""
     route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-    REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    key = (route, request.method, response.status_code)
+    children = _request_children.get(key)
+    if children is None:
+        children = (
+            REQUESTS.labels(route, request.method, str(response.status_code)),
+            LATENCY.labels(route),
+        )
+        if len(_request_children) < _CHILDREN_LIMIT:
+            _request_children[key] = children
+    requests, latency = children
+    requests.inc()
     started = g.get("metrics_started")
     if started is not None:
-        LATENCY.labels(route).observe(time.perf_counter() - started)
+        latency.observe(time.perf_counter() - started)
     operation = OPERATIONS.get(request.endpoint or "")
     if operation is not None:
-        OUTCOMES.labels(operation, g.get("error_code", "ok")).inc()
+        outcome = (operation, g.get("error_code", "ok"))
+        counter = _outcome_children.get(outcome)
+        if counter is None:
+            counter = OUTCOMES.labels(*outcome)
+            if len(_outcome_children) < _CHILDREN_LIMIT:
+                _outcome_children[outcome] = counter
+        counter.inc()
     return response
 
 

@@ -119,6 +119,33 @@ def test_write_transactions_are_serialised(sessions):
         assert sorted(session.get(Verifier, "v1").name[1:]) == ["0", "1", "2", "3"]
 
 
+def test_a_sqlite_writer_lock_not_granted_is_a_sqlalchemy_operational_error(tmp_path):
+    """BEGIN IMMEDIATE goes straight to the driver; its failure still arrives wrapped.
+
+    The web layer answers sqlalchemy's OperationalError with 503
+    ``unavailable``; the driver's own sqlite3.OperationalError would be a 500.
+    """
+    import sqlite3
+
+    path = tmp_path / "busy.db"
+    engine = make_engine(f"sqlite:///{path}", connect_args={"timeout": 0.05})
+    create_schema(engine)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA busy_timeout=50")
+        with pytest.raises(OperationalError) as raised:
+            with transaction(session_factory(engine)):
+                pass  # pragma: no cover - BEGIN IMMEDIATE fails first
+        assert isinstance(raised.value.orig, sqlite3.OperationalError)
+        assert "locked" in str(raised.value.orig)
+    finally:
+        holder.rollback()
+        holder.close()
+        engine.dispose()
+
+
 def test_in_memory_database_is_shared_between_sessions():
     engine = make_engine("sqlite://")
     create_schema(engine)
