@@ -21,6 +21,13 @@ counts its entries. A PostgreSQL lock wait gives up after
 as an error instead of a hang. PostgreSQL text cannot hold a NUL character:
 such a parameter, which only a caller can have sent, is refused as
 ``invalid-request`` before it reaches the driver.
+
+Pooled connections are not pinged before use: a ping is a round trip on
+every request. When the server has dropped them (it restarted), the first
+request to use one fails with the driver's disconnect error, answered 503
+``unavailable``, and the dropped connection is discarded: the next request
+opens a new one. A sync gunicorn worker holds one connection at a time, so
+a server restart costs each worker about one failed request.
 """
 
 from __future__ import annotations
@@ -85,7 +92,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         options = str(connect_args.get("options", parsed.query.get("options", "")))
         if "lock_timeout" not in options:
             connect_args["options"] = f"{options} -c lock_timeout={LOCK_TIMEOUT_MS}".strip()
-        kwargs.setdefault("pool_pre_ping", True)
         try:
             engine = create_engine(parsed, connect_args=connect_args, **kwargs)
         except ImportError as error:
@@ -182,6 +188,36 @@ def _at_head(engine: Engine) -> bool:
     except DBAPIError:  # no version table yet: the full check decides
         return False
     return found == [(HEAD,)]
+
+
+def read_scalar(engine: Engine, sql: str) -> Any:
+    """The first column of the first row of the plain SQL query ``sql`` (None: no row).
+
+    On a pooled driver connection, for a query run on every request: a
+    SQLAlchemy ``Connection`` costs several times the query. Failures are
+    raised as SQLAlchemy's ``DBAPIError`` subclasses, as the rest of the
+    storage layer raises them, and a connection the server dropped is
+    discarded from the pool instead of being handed out again.
+    """
+    dialect = engine.dialect
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, connection.dbapi_connection, None)
+        if lost:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            sql, (), error, dialect.loaded_dbapi.Error, connection_invalidated=lost
+        ) from None
+    finally:
+        connection.close()
+    return None if row is None else row[0]
 
 
 def lock_writers(connection: Connection) -> None:

@@ -25,7 +25,7 @@ from ageverify.formats import jose
 from ageverify.issuer.keys import SigningKeys
 from ageverify.issuer.service import Issuer
 from ageverify.issuer.tokens import TokenIssuer, TokenKeys
-from ageverify.storage.db import create_schema, make_engine, session_factory
+from ageverify.storage.db import create_schema, make_engine, read_scalar, session_factory
 from ageverify.storage.models import LogCheckpoint
 from ageverify.translog.log import TransparencyLog
 
@@ -61,17 +61,7 @@ class VerificationKeys:
 
     def resolver(self, now: float) -> Callable[[str], jose.PublicKey | None]:
         """A ``kid -> key`` function over the keys published at ``now`` (unknown kid -> None)."""
-        # The driver's connection straight from the pool: this one query runs
-        # on every verification, and SQLAlchemy's Connection costs more than it.
-        connection = self._engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            cursor.execute(_COVERED_SIZE)
-            row = cursor.fetchone()
-            size = int(row[0]) if row else 0
-            cursor.close()
-        finally:
-            connection.close()
+        size = int(read_scalar(self._engine, _COVERED_SIZE) or 0)
         cached = self._cached
         if cached is None or cached[0] != size or now >= cached[1]:
             # The size was read first: a change committed in between makes the

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import CreateTable
 
@@ -25,7 +25,7 @@ from ageverify.storage import (
     session_factory,
     transaction,
 )
-from ageverify.storage.db import LOCK_TIMEOUT_MS, CompiledStatement, lock_writers
+from ageverify.storage.db import LOCK_TIMEOUT_MS, CompiledStatement, lock_writers, read_scalar
 
 
 def _sessions(url: str) -> Iterator[sessionmaker[Session]]:
@@ -135,14 +135,43 @@ def test_a_sqlite_writer_lock_not_granted_is_a_sqlalchemy_operational_error(tmp_
     try:
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA busy_timeout=50")
-        with pytest.raises(OperationalError) as raised:
-            with transaction(session_factory(engine)):
-                pass  # pragma: no cover - BEGIN IMMEDIATE fails first
+        with pytest.raises(OperationalError) as raised, transaction(session_factory(engine)):
+            pass  # pragma: no cover - BEGIN IMMEDIATE fails first
         assert isinstance(raised.value.orig, sqlite3.OperationalError)
         assert "locked" in str(raised.value.orig)
     finally:
         holder.rollback()
         holder.close()
+        engine.dispose()
+
+
+def test_read_scalar_reads_and_raises_driver_errors_as_sqlalchemy_errors(database_url):
+    engine = make_engine(database_url)
+    try:
+        assert read_scalar(engine, "SELECT 41 + 1") == 42
+        with pytest.raises(DBAPIError) as raised:
+            read_scalar(engine, "SELECT count(*) FROM no_such_table")
+        assert not raised.value.connection_invalidated
+        # The connection went back to the pool usable.
+        assert read_scalar(engine, "SELECT 7") == 7
+    finally:
+        engine.dispose()
+
+
+def test_read_scalar_discards_a_connection_the_server_dropped(pg_url):
+    """What a PostgreSQL restart does to a pooled connection: one failure, then a new one."""
+    engine = make_engine(pg_url)
+    try:
+        backend = read_scalar(engine, "SELECT pg_backend_pid()")
+        killer = make_engine(pg_url)
+        with killer.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        killer.dispose()
+        with pytest.raises(OperationalError) as raised:
+            read_scalar(engine, "SELECT 1")
+        assert raised.value.connection_invalidated
+        assert read_scalar(engine, "SELECT pg_backend_pid()") != backend
+    finally:
         engine.dispose()
 
 
