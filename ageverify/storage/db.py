@@ -32,7 +32,10 @@ a server restart costs each worker about one failed request.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -218,6 +221,69 @@ def read_scalar(engine: Engine, sql: str) -> Any:
     finally:
         connection.close()
     return None if row is None else row[0]
+
+
+class ScalarReader:
+    """One plain SQL query asked on every request, on a connection kept for it.
+
+    :func:`read_scalar` checks a connection out of the pool and back in for
+    each read, and the pool resets it on the way back: on PostgreSQL a second
+    round trip, on SQLite several times the cost of the query. Each thread
+    here keeps a driver connection of its own, in autocommit mode, so that a
+    read is the query alone and sees every commit made before it. A failed
+    read drops that connection (the next read opens another) and raises as
+    :func:`read_scalar` does. An in-memory SQLite database is reachable
+    through its single pooled connection only, so it is read through the pool.
+    """
+
+    def __init__(self, engine: Engine, sql: str) -> None:
+        self._engine = engine
+        self._sql = sql
+        self._local = threading.local()
+        self._pooled_only = isinstance(engine.pool, StaticPool)
+
+    def read(self) -> Any:
+        """The first column of the first row (None: no row); see :func:`read_scalar`."""
+        if self._pooled_only:
+            return read_scalar(self._engine, self._sql)
+        dbapi = self._engine.dialect.loaded_dbapi
+        connection = self._connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self._sql)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except dbapi.Error as error:
+            lost = self._engine.dialect.is_disconnect(error, connection, None)
+            self.close()
+            raise DBAPIError.instance(
+                self._sql, (), error, dbapi.Error, connection_invalidated=lost
+            ) from None
+        return None if row is None else row[0]
+
+    def close(self) -> None:
+        """Close this thread's connection, if it has one."""
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None and held[0] == os.getpid():
+            with contextlib.suppress(Exception):
+                held[1].close()
+
+    def _connection(self) -> Any:
+        held = getattr(self._local, "held", None)
+        # A connection opened before a fork belongs to the parent: never shared.
+        if held is None or held[0] != os.getpid():
+            # Made by the pool, so that the engine's connect hooks (SQLite's
+            # pragmas, PostgreSQL's lock timeout) have run, then taken out of it.
+            pooled = self._engine.raw_connection()
+            pooled.detach()
+            driver: Any = pooled.dbapi_connection
+            if self._engine.dialect.name == "postgresql":
+                driver.autocommit = True
+            held = self._local.held = (os.getpid(), driver)
+        return held[1]
 
 
 def lock_writers(connection: Connection) -> None:

@@ -25,7 +25,7 @@ from ageverify.formats import jose
 from ageverify.issuer.keys import SigningKeys
 from ageverify.issuer.service import Issuer
 from ageverify.issuer.tokens import TokenIssuer, TokenKeys
-from ageverify.storage.db import create_schema, make_engine, read_scalar, session_factory
+from ageverify.storage.db import ScalarReader, create_schema, make_engine, session_factory
 from ageverify.storage.models import LogCheckpoint
 from ageverify.translog.log import TransparencyLog
 
@@ -40,8 +40,10 @@ class VerificationKeys:
     Every key event (published, retired, revoked) is appended to the
     transparency log and checkpointed in the transaction that makes it, so
     the size of the latest checkpoint moves with every change: one indexed
-    query per verification reads it, and the set is built again when it has
-    moved (a revoked key stops verifying at once, in every worker) or after
+    query per verification reads it (on a connection kept for it: a
+    :class:`~ageverify.storage.db.ScalarReader`), and the set is built again
+    when it has moved (a revoked key stops verifying at once, in every
+    worker) or after
     ``ttl`` seconds (a key past ``verify_until`` leaves the set; the
     credentials it signed have expired by then anyway).
     """
@@ -53,7 +55,7 @@ class VerificationKeys:
         *,
         ttl: float = 60,
     ) -> None:
-        self._engine = engine
+        self._covered_size = ScalarReader(engine, _COVERED_SIZE)
         self._jwks = jwks
         self._ttl = ttl
         # (checkpoint size, rebuild after, kid -> key): replaced whole, never mutated.
@@ -61,7 +63,7 @@ class VerificationKeys:
 
     def resolver(self, now: float) -> Callable[[str], jose.PublicKey | None]:
         """A ``kid -> key`` function over the keys published at ``now`` (unknown kid -> None)."""
-        size = int(read_scalar(self._engine, _COVERED_SIZE) or 0)
+        size = int(self._covered_size.read() or 0)
         cached = self._cached
         if cached is None or cached[0] != size or now >= cached[1]:
             # The size was read first: a change committed in between makes the
@@ -72,6 +74,10 @@ class VerificationKeys:
             }
             cached = self._cached = (size, now + self._ttl, keys)
         return cached[2].get
+
+    def close(self) -> None:
+        """Close the connection this thread reads the checkpoint size on."""
+        self._covered_size.close()
 
 
 # Plain SQL every database reads alike.
@@ -111,6 +117,7 @@ class Runtime:
 
     def close(self) -> None:
         """Release database connections (for tests and short-lived commands)."""
+        self.verification_keys.close()
         self.engine.dispose()
 
 

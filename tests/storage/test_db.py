@@ -25,7 +25,13 @@ from ageverify.storage import (
     session_factory,
     transaction,
 )
-from ageverify.storage.db import LOCK_TIMEOUT_MS, CompiledStatement, lock_writers, read_scalar
+from ageverify.storage.db import (
+    LOCK_TIMEOUT_MS,
+    CompiledStatement,
+    ScalarReader,
+    lock_writers,
+    read_scalar,
+)
 
 
 def _sessions(url: str) -> Iterator[sessionmaker[Session]]:
@@ -173,6 +179,66 @@ def test_read_scalar_discards_a_connection_the_server_dropped(pg_url):
         assert read_scalar(engine, "SELECT pg_backend_pid()") != backend
     finally:
         engine.dispose()
+
+
+def test_scalar_reader_sees_each_commit_at_once(database_url):
+    engine = make_engine(database_url)
+    create_schema(engine)
+    reader = ScalarReader(engine, "SELECT count(*) FROM verifiers")
+    try:
+        assert reader.read() == 0
+        with transaction(session_factory(engine)) as session:
+            session.add(_verifier())
+        # No transaction left open on the kept connection: the commit shows.
+        assert reader.read() == 1
+    finally:
+        reader.close()
+        engine.dispose()
+
+
+def test_scalar_reader_replaces_a_connection_the_server_dropped(pg_url):
+    engine = make_engine(pg_url)
+    reader = ScalarReader(engine, "SELECT pg_backend_pid()")
+    try:
+        backend = reader.read()
+        assert reader.read() == backend  # the same connection, kept
+        killer = make_engine(pg_url)
+        with killer.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        killer.dispose()
+        with pytest.raises(OperationalError) as raised:
+            reader.read()
+        assert raised.value.connection_invalidated
+        assert reader.read() != backend
+    finally:
+        reader.close()
+        engine.dispose()
+
+
+def test_scalar_reader_never_uses_a_connection_opened_before_a_fork(tmp_path, monkeypatch):
+    import ageverify.storage.db as db
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'forked.db'}")
+    reader = ScalarReader(engine, "SELECT 1")
+    try:
+        assert reader.read() == 1
+        parent = reader._local.held[1]
+        monkeypatch.setattr(db.os, "getpid", lambda: -1)  # as in a forked child
+        assert reader.read() == 1
+        assert reader._local.held[1] is not parent
+    finally:
+        reader.close()
+        engine.dispose()
+
+
+def test_scalar_reader_reads_an_in_memory_database_through_its_one_connection():
+    engine = make_engine("sqlite://")
+    create_schema(engine)
+    with transaction(session_factory(engine)) as session:
+        session.add(_verifier())
+    reader = ScalarReader(engine, "SELECT count(*) FROM verifiers")
+    assert reader.read() == 1
+    engine.dispose()
 
 
 def test_in_memory_database_is_shared_between_sessions():
