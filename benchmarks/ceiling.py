@@ -10,7 +10,9 @@ be measured as a fraction of it:
   ``cnf``, and checks the two ES256 signatures (the credential's with the
   issuer key, the Key Binding JWT's with the holder key);
 - ``POST /v1/credentials``: checks the attestation's signature with the
-  verifier key, then makes one ES256 signature per holder key.
+  verifier key, then, per holder key, builds the key from its coordinates
+  (the check that the point is on the curve, which no issuer may skip) and
+  makes one ES256 signature.
 
 Started by ``python -m benchmarks.load`` as
 ``gunicorn -c deploy/gunicorn.conf.py 'benchmarks.ceiling:create_app("keys.json")'``,
@@ -25,12 +27,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from flask import Flask, Response, jsonify, request
 
 ES256 = ec.ECDSA(hashes.SHA256())
+POINT = (serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
 
 def b64url_decode(text: str) -> bytes:
@@ -81,7 +84,7 @@ def create_app(keys_path: str) -> Flask:
         signing_input, _, signature = body["attestation"].rpartition(".")
         verifier_key.verify(b64url_decode(signature), signing_input.encode("ascii"))
         signatures = [
-            b64url_encode(signing_key.sign(f"{jwk['x']}.{jwk['y']}".encode("ascii"), ES256))
+            b64url_encode(signing_key.sign(p256_key(jwk).public_bytes(*POINT), ES256))
             for jwk in body["holder_keys"]
         ]
         return jsonify(credentials=signatures)

@@ -86,6 +86,12 @@ def test_the_ceiling_signs_once_per_holder_key(keys: dict) -> None:
     refused["attestation"] = _attest(DemoVerifier(ed25519.Ed25519PrivateKey.generate()))
     assert client.post(load.ISSUE_PATH, json=refused).status_code == 500
 
+    # Like the issuer, it builds each holder key: a point off the curve fails.
+    off_curve = json.loads(body)
+    jwk = off_curve["holder_keys"][0]
+    jwk["y"] = jwk["x"]
+    assert client.post(load.ISSUE_PATH, json=off_curve).status_code == 500
+
 
 def test_issuance_bodies_are_distinct_single_use_and_one_a_line(keys: dict, tmp_path: Path) -> None:
     pool = load.holder_key_pool(40)
