@@ -36,6 +36,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -223,6 +224,34 @@ def read_scalar(engine: Engine, sql: str) -> Any:
     return None if row is None else row[0]
 
 
+# PostgreSQL channel on which a transaction that appends to the transparency
+# log announces itself: NOTIFY is transactional, sent when it commits.
+LOG_CHANNEL = "ageverify_log"
+
+
+# Appends announced by this process: its own readers need no notification
+# to know (one made before the commit only makes a reader ask once more).
+_announced = [0]
+
+
+def announce_log_append(connection: Connection) -> None:
+    """On PostgreSQL, have the server notify :data:`LOG_CHANNEL` when this transaction commits."""
+    if connection.dialect.name == "postgresql":
+        _announced[0] += 1
+        connection.exec_driver_sql(f"NOTIFY {LOG_CHANNEL}")
+
+
+class _Held(threading.local):
+    # The kept driver connection and the process that opened it; the last
+    # value read, whether a notification came since, and when it was read.
+    pid: int | None = None
+    connection: Any = None
+    value: Any = None
+    stale: bool = True
+    read_at: float = 0.0
+    announced: int = -1
+
+
 class ScalarReader:
     """One plain SQL query asked on every request, on a connection kept for it.
 
@@ -230,16 +259,31 @@ class ScalarReader:
     each read, and the pool resets it on the way back: on PostgreSQL a second
     round trip, on SQLite several times the cost of the query. Each thread
     here keeps a driver connection of its own, in autocommit mode, so that a
-    read is the query alone and sees every commit made before it. A failed
-    read drops that connection (the next read opens another) and raises as
-    :func:`read_scalar` does. An in-memory SQLite database is reachable
-    through its single pooled connection only, so it is read through the pool.
+    read is the query alone and sees every commit made before it.
+
+    On PostgreSQL with ``channel``, the connection also LISTENs there, and
+    the writers NOTIFY it in every transaction that changes what ``sql``
+    reads (:func:`announce_log_append`). A read then asks the database only
+    when a notification arrived since the last query, when this process
+    announced an append itself, or when that query is older than ``max_age``
+    seconds (a bound that holds even if a notification was lost): otherwise
+    it only looks at the socket, with no round trip.
+
+    A listening connection found dropped is replaced at once. A failed query
+    drops the connection (the next read opens another) and raises as
+    :func:`read_scalar` does. An in-memory SQLite database is
+    reachable through its single pooled connection only, so it is read
+    through the pool.
     """
 
-    def __init__(self, engine: Engine, sql: str) -> None:
+    def __init__(
+        self, engine: Engine, sql: str, *, channel: str | None = None, max_age: float = 1.0
+    ) -> None:
         self._engine = engine
         self._sql = sql
-        self._local = threading.local()
+        self._channel = channel if engine.dialect.name == "postgresql" else None
+        self._max_age = max_age
+        self._held = _Held()
         self._pooled_only = isinstance(engine.pool, StaticPool)
 
     def read(self) -> Any:
@@ -247,8 +291,24 @@ class ScalarReader:
         if self._pooled_only:
             return read_scalar(self._engine, self._sql)
         dbapi = self._engine.dialect.loaded_dbapi
-        connection = self._connection()
+        held = self._held
         try:
+            connection = self._connection()
+            if self._channel is not None:
+                try:
+                    moved = self._moved(connection)
+                except dbapi.Error:
+                    # The listening connection is gone (the server restarted):
+                    # a new one, and a query, answer this read.
+                    self.close()
+                    connection, moved = self._connection(), True
+                if not moved:
+                    return held.value
+                # Cleared before the query: a notification that arrives
+                # while it runs marks the value stale again.
+                held.stale = False
+                held.read_at = time.monotonic()
+                held.announced = _announced[0]
             cursor = connection.cursor()
             try:
                 cursor.execute(self._sql)
@@ -256,34 +316,59 @@ class ScalarReader:
             finally:
                 cursor.close()
         except dbapi.Error as error:
-            lost = self._engine.dialect.is_disconnect(error, connection, None)
+            lost = self._engine.dialect.is_disconnect(error, held.connection, None)
             self.close()
             raise DBAPIError.instance(
                 self._sql, (), error, dbapi.Error, connection_invalidated=lost
             ) from None
-        return None if row is None else row[0]
+        held.value = None if row is None else row[0]
+        return held.value
 
     def close(self) -> None:
         """Close this thread's connection, if it has one."""
-        held = getattr(self._local, "held", None)
-        self._local.held = None
-        if held is not None and held[0] == os.getpid():
+        held = self._held
+        connection, pid = held.connection, held.pid
+        held.connection, held.pid, held.stale = None, None, True
+        if connection is not None and pid == os.getpid():
             with contextlib.suppress(Exception):
-                held[1].close()
+                connection.close()
+
+    def _moved(self, connection: Any) -> bool:
+        """Whether to query: notified since the last query, or that query is too old."""
+        held = self._held
+        # Reads what the server has sent, without waiting; a connection the
+        # server closed raises here.
+        connection.pgconn.consume_input()
+        while connection.pgconn.notifies() is not None:
+            held.stale = True
+        return (
+            held.stale
+            or held.announced != _announced[0]
+            or time.monotonic() - held.read_at >= self._max_age
+        )
 
     def _connection(self) -> Any:
-        held = getattr(self._local, "held", None)
+        held = self._held
         # A connection opened before a fork belongs to the parent: never shared.
-        if held is None or held[0] != os.getpid():
+        if held.connection is None or held.pid != os.getpid():
             # Made by the pool, so that the engine's connect hooks (SQLite's
             # pragmas, PostgreSQL's lock timeout) have run, then taken out of it.
             pooled = self._engine.raw_connection()
             pooled.detach()
             driver: Any = pooled.dbapi_connection
-            if self._engine.dialect.name == "postgresql":
-                driver.autocommit = True
-            held = self._local.held = (os.getpid(), driver)
-        return held[1]
+            try:
+                if self._engine.dialect.name == "postgresql":
+                    driver.autocommit = True
+                if self._channel is not None:
+                    # Notifications met while a query runs come here.
+                    driver.add_notify_handler(lambda _notification: setattr(held, "stale", True))
+                    driver.execute(f"LISTEN {self._channel}")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    driver.close()
+                raise
+            held.connection, held.pid, held.stale = driver, os.getpid(), True
+        return held.connection
 
 
 def lock_writers(connection: Connection) -> None:

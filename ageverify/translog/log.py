@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ageverify.crypto.keystore import KeyKind, KeyStore
 from ageverify.crypto.stored_keys import ed25519_key
 from ageverify.errors import AgeVerifyError, KeyStoreError, LogProofError
-from ageverify.storage.db import lock_writers
+from ageverify.storage.db import announce_log_append, lock_writers
 from ageverify.storage.models import LogCheckpoint, LogEntry, LogNode
 from ageverify.translog import events, merkle, tiles
 from ageverify.translog.checkpoint import Checkpoint
@@ -184,6 +184,9 @@ class TransparencyLog:
             self._append_entry(session, 0, events.encode(events.log_key(self.vkey, self._clock())))
             size = 1
         self._append_entry(session, size, entry)
+        # Processes that cache what the log covers (the published keys) hear
+        # of it when this transaction commits.
+        announce_log_append(session.connection())
         return size
 
     def _forget_key_unless_committed(self, session: Session) -> None:

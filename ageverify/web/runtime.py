@@ -25,7 +25,13 @@ from ageverify.formats import jose
 from ageverify.issuer.keys import SigningKeys
 from ageverify.issuer.service import Issuer
 from ageverify.issuer.tokens import TokenIssuer, TokenKeys
-from ageverify.storage.db import ScalarReader, create_schema, make_engine, session_factory
+from ageverify.storage.db import (
+    LOG_CHANNEL,
+    ScalarReader,
+    create_schema,
+    make_engine,
+    session_factory,
+)
 from ageverify.storage.models import LogCheckpoint
 from ageverify.translog.log import TransparencyLog
 
@@ -39,13 +45,15 @@ class VerificationKeys:
     answering a verification needs only to know the set has not changed.
     Every key event (published, retired, revoked) is appended to the
     transparency log and checkpointed in the transaction that makes it, so
-    the size of the latest checkpoint moves with every change: one indexed
-    query per verification reads it (on a connection kept for it: a
-    :class:`~ageverify.storage.db.ScalarReader`), and the set is built again
-    when it has moved (a revoked key stops verifying at once, in every
-    worker) or after
-    ``ttl`` seconds (a key past ``verify_until`` leaves the set; the
-    credentials it signed have expired by then anyway).
+    the size of the latest checkpoint moves with every change. A
+    :class:`~ageverify.storage.db.ScalarReader` reads it before each
+    verification: on SQLite one indexed query; on PostgreSQL a query only
+    after the log announced an append (NOTIFY, at commit) or once a second.
+    The set is built again when the size has moved, so a revoked key stops
+    verifying at once in this process and in every other one as soon as the
+    notification arrives (within a second in any case), or after ``ttl``
+    seconds (a key past ``verify_until`` leaves the set; the credentials it
+    signed have expired by then anyway).
     """
 
     def __init__(
@@ -55,7 +63,7 @@ class VerificationKeys:
         *,
         ttl: float = 60,
     ) -> None:
-        self._covered_size = ScalarReader(engine, _COVERED_SIZE)
+        self._covered_size = ScalarReader(engine, _COVERED_SIZE, channel=LOG_CHANNEL)
         self._jwks = jwks
         self._ttl = ttl
         # (checkpoint size, rebuild after, kid -> key): replaced whole, never mutated.

@@ -29,6 +29,7 @@ from ageverify.storage.db import (
     LOCK_TIMEOUT_MS,
     CompiledStatement,
     ScalarReader,
+    announce_log_append,
     lock_writers,
     read_scalar,
 )
@@ -215,6 +216,84 @@ def test_scalar_reader_replaces_a_connection_the_server_dropped(pg_url):
         engine.dispose()
 
 
+@pytest.fixture
+def counter(pg_url):
+    """An engine on ``pg_url`` with a one-row table ``counter(n)`` holding 1."""
+    engine = make_engine(pg_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE counter (n integer)")
+        connection.exec_driver_sql("INSERT INTO counter VALUES (1)")
+    yield engine
+    engine.dispose()
+
+
+def _set_counter(url: str, n: int, *, notify: str | None = None) -> None:
+    """Another process's write: its own engine, optionally with a NOTIFY at commit."""
+    other = make_engine(url)
+    with other.begin() as connection:
+        connection.execute(text("UPDATE counter SET n = :n"), {"n": n})
+        if notify:
+            connection.exec_driver_sql(f"NOTIFY {notify}")
+    other.dispose()
+
+
+def test_scalar_reader_on_a_channel_asks_again_only_when_notified(counter, pg_url):
+    reader = ScalarReader(counter, "SELECT n FROM counter", channel="counter_moved", max_age=60)
+    try:
+        assert reader.read() == 1
+        _set_counter(pg_url, 2)  # no notification: the kept value is answered
+        assert reader.read() == 1
+        _set_counter(pg_url, 3, notify="counter_moved")
+        deadline = time.monotonic() + 5
+        while (value := reader.read()) != 3:
+            assert value == 1 and time.monotonic() < deadline
+            time.sleep(0.001)
+    finally:
+        reader.close()
+
+
+def test_scalar_reader_on_a_channel_asks_again_after_max_age(counter, pg_url):
+    reader = ScalarReader(counter, "SELECT n FROM counter", channel="counter_moved", max_age=0.2)
+    try:
+        assert reader.read() == 1
+        _set_counter(pg_url, 2)  # a notification lost, say
+        assert reader.read() == 1
+        time.sleep(0.25)
+        assert reader.read() == 2
+    finally:
+        reader.close()
+
+
+def test_scalar_reader_knows_at_once_of_an_append_this_process_announced(counter):
+    reader = ScalarReader(counter, "SELECT n FROM counter", channel="counter_moved", max_age=60)
+    try:
+        assert reader.read() == 1
+        with counter.begin() as connection:
+            connection.exec_driver_sql("UPDATE counter SET n = 5")
+            announce_log_append(connection)
+        assert reader.read() == 5  # no waiting for the notification
+    finally:
+        reader.close()
+
+
+def test_scalar_reader_on_a_channel_replaces_a_listener_the_server_dropped(counter, pg_url):
+    """A restart drops the listening connection: reads go on, from a new one, without error."""
+    reader = ScalarReader(counter, "SELECT pg_backend_pid()", channel="counter_moved", max_age=60)
+    try:
+        backend = reader.read()
+        killer = make_engine(pg_url)
+        with killer.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        killer.dispose()
+        time.sleep(0.1)  # the server's goodbye reaches the socket
+        # The first look reads the goodbye, the next one finds the socket closed.
+        answers = [reader.read() for _ in range(3)]
+        assert answers[0] in (backend, answers[-1])
+        assert answers[-1] != backend
+    finally:
+        reader.close()
+
+
 def test_scalar_reader_never_uses_a_connection_opened_before_a_fork(tmp_path, monkeypatch):
     import ageverify.storage.db as db
 
@@ -222,10 +301,10 @@ def test_scalar_reader_never_uses_a_connection_opened_before_a_fork(tmp_path, mo
     reader = ScalarReader(engine, "SELECT 1")
     try:
         assert reader.read() == 1
-        parent = reader._local.held[1]
+        parent = reader._held.connection
         monkeypatch.setattr(db.os, "getpid", lambda: -1)  # as in a forked child
         assert reader.read() == 1
-        assert reader._local.held[1] is not parent
+        assert reader._held.connection is not parent
     finally:
         reader.close()
         engine.dispose()
