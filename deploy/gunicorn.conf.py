@@ -5,7 +5,7 @@ below) or with ``ageverify serve``, which uses the same settings. The values
 come from :func:`ageverify.cli.server_options`, so both ways of starting agree.
 
 Environment: ``AGEVERIFY_BIND`` (default ``127.0.0.1:8000``),
-``AGEVERIFY_WORKERS`` (default ``CPUs + 1``, at most 8), plus the
+``AGEVERIFY_WORKERS`` (default ``2 × CPUs + 1``, at most 8), plus the
 application's own ``AGEVERIFY_*`` settings.
 """
 
