@@ -160,7 +160,12 @@ class Issuer:
                 age_over=facts,
                 decoys=self._sd_length - len(facts),
             )
-            with transaction(self._sessions) as session:
+            # Without the writers' lock on PostgreSQL: every write here is safe
+            # against a concurrent one (the jti's primary key refuses a second
+            # insert, counts are single UPDATEs), and issuance from several
+            # workers would otherwise queue on it. A key revoked just after
+            # the check below only means credentials that no longer verify.
+            with transaction(self._sessions, serialised=False) as session:
                 # Retired or revoked by another process while this one signed:
                 # the batch is thrown away and signed again with the key now current.
                 if self._signing_keys.current(now, session=session).kid != signing.kid:

@@ -198,6 +198,48 @@ def test_a_batch_is_issued_once_per_attestation(
     assert (again.status_code, again.json["code"]) == (409, "attestation-replayed")
 
 
+def test_issuers_racing_record_each_attestation_once_and_count_every_batch(
+    state: Runtime, attest: Callable[..., str]
+) -> None:
+    """Issuance commits without the writers' lock: the database alone keeps it exact.
+
+    Eight processes spend one attestation at the same moment (one wins), then
+    eight distinct ones, all the first issuances of the day (the counts'
+    first insert races too).
+    """
+    from ageverify.errors import IssuanceError
+    from ageverify.issuer.service import Issuer
+    from ageverify.storage.models import IssuanceCount
+
+    keys = HolderKeys.generate(1).jwks
+
+    def issuing(tokens: list[str]) -> Callable[[sessionmaker[Session]], str]:
+        def work(sessions: sessionmaker[Session]) -> str:
+            signing = SigningKeys(sessions, _keystore(state), state.settings, state.clock)
+            issuer = Issuer(state.settings, sessions, signing, state.clock)
+            try:
+                issuer.issue_credentials(tokens.pop(), keys)
+            except IssuanceError as error:
+                return error.code
+            return "issued"
+
+        return work
+
+    same = attest(age=30)
+    outcomes = _in_processes(state, 8, issuing([same] * 8))
+    assert sorted(outcomes) == ["attestation-replayed"] * 7 + ["issued"]
+    distinct = [attest(age=30) for _ in range(8)]
+    assert _in_processes(state, 8, issuing(distinct)) == ["issued"] * 8
+
+    with state.sessions() as session:
+        counted = session.scalars(
+            select(IssuanceCount.count).where(
+                IssuanceCount.threshold == 18, IssuanceCount.over.is_(True)
+            )
+        ).all()
+    assert counted == [9]
+
+
 def test_keys_are_generated_ahead_and_replaced_once_by_processes_racing(
     client: FlaskClient, state: Runtime, admin_token: str
 ) -> None:
