@@ -31,7 +31,7 @@ from ageverify.formats.sdjwt import CREDENTIAL_TYP, SD_ALG, VCT
 from ageverify.issuer.credentials import entailed_facts, issue_batch, parse_holder_keys
 from ageverify.issuer.intake import verify_attestation
 from ageverify.issuer.keys import SIGNING_ALG, SigningKeys
-from ageverify.storage.db import CompiledStatement, transaction
+from ageverify.storage.db import CompiledStatement, reads_without_transaction, transaction
 from ageverify.storage.models import Base, IssuanceCount, UsedAttestation
 
 # Used attestation ids are purged at most this often per process: the purge
@@ -131,8 +131,10 @@ class Issuer:
         settings = self._settings
         now = self._clock()
         # One read before signing: the attestation's verifier, whether its
-        # jti was used already, and the key that signs now.
-        with self._sessions() as session:
+        # jti was used already, and the key that signs now. Each is decided
+        # again where it counts: the replay by the insert, the key in the
+        # transaction below.
+        with reads_without_transaction(self._sessions()) as session:
             attestation = verify_attestation(
                 session,
                 attestation_token,

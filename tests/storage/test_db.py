@@ -32,6 +32,7 @@ from ageverify.storage.db import (
     announce_log_append,
     lock_writers,
     read_scalar,
+    reads_without_transaction,
 )
 
 
@@ -318,6 +319,35 @@ def test_scalar_reader_reads_an_in_memory_database_through_its_one_connection():
     reader = ScalarReader(engine, "SELECT count(*) FROM verifiers")
     assert reader.read() == 1
     engine.dispose()
+
+
+def test_reads_without_transaction_leave_no_transaction_open_on_postgresql(pg_url):
+    import psycopg
+
+    engine = make_engine(pg_url)
+    create_schema(engine)
+    sessions = session_factory(engine)
+    try:
+        with reads_without_transaction(sessions()) as session:
+            session.execute(select(Verifier.id)).all()
+            driver = session.connection().connection.dbapi_connection
+            # No BEGIN was sent: the server sees an idle connection, not one in a transaction.
+            assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        # Back in the pool, the connection opens transactions again: a failed block leaves nothing.
+        with pytest.raises(RuntimeError), transaction(sessions) as session:
+            session.add(_verifier())
+            session.flush()
+            raise RuntimeError("undo")
+        with sessions() as session:
+            assert session.get(Verifier, "v1") is None
+    finally:
+        engine.dispose()
+
+
+def test_reads_without_transaction_change_nothing_on_sqlite(sqlite_sessions):
+    with reads_without_transaction(sqlite_sessions()) as session:
+        session.execute(select(Verifier.id)).all()
+        assert session.connection().connection.dbapi_connection.in_transaction
 
 
 def test_in_memory_database_is_shared_between_sessions():
