@@ -51,7 +51,9 @@ def create_app(
     settings = Settings.load(**(config or {}))
     configure_logging(settings)
     state = configure_storage(settings, clock)
-    configure_keys(state)
+    from ageverify.web.runtime import while_the_database_answers
+
+    while_the_database_answers(state.engine, settings.database_wait, lambda: configure_keys(state))
 
     app = Flask(__name__, instance_path=str(settings.instance_path), static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body

@@ -11,11 +11,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ageverify.config import Settings
@@ -36,6 +36,7 @@ from ageverify.storage.models import LogCheckpoint
 from ageverify.translog.log import TransparencyLog
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 
 class VerificationKeys:
@@ -159,6 +160,32 @@ def wait_for_database(engine: Engine, seconds: int) -> None:
             time.sleep(0.5)
 
 
+def while_the_database_answers(
+    engine: Engine, seconds: int, work: Callable[[], T], *, attempts: int = 3
+) -> T:
+    """Return ``work()``, run again if the database goes away while it runs.
+
+    :func:`wait_for_database` covers a database away when a worker starts;
+    this covers one that goes away a moment later, during the start's own
+    reads and writes (a database restarted during a rolling deploy). After a
+    connection error, it waits for the database as :func:`wait_for_database`
+    does and runs ``work`` again, ``attempts`` times in all: ``work`` must be
+    safe to repeat (the start's steps are: each creates only what is missing,
+    in one transaction).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except (OperationalError, InterfaceError):
+            if attempt == attempts:
+                raise
+            logging.getLogger("ageverify").warning(
+                "the database went away while starting; waiting for it, then trying again"
+            )
+            wait_for_database(engine, seconds)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     """Build the runtime for ``settings``: engine, schema, key store, log, keys, issuing services.
 
@@ -169,7 +196,7 @@ def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     wait_for_database(engine, settings.database_wait)
-    create_schema(engine)
+    while_the_database_answers(engine, settings.database_wait, lambda: create_schema(engine))
     sessions = session_factory(engine)
     # Encrypted files or a PKCS#11 token (AGEVERIFY_KEY_STORE); a token that
     # is missing or refuses the PIN stops the start here.

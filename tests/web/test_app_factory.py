@@ -103,3 +103,59 @@ def test_wrong_passphrase_stops_the_start(tmp_path: Path) -> None:
         create_app(
             {"env": "development", "instance_path": tmp_path, "key_passphrase": "not the one"}
         )
+
+
+def _lost_once(method):  # type: ignore[no-untyped-def]
+    """``method``, failing once the way a dropped database connection fails."""
+    from sqlalchemy.exc import OperationalError
+
+    calls = []
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        if len(calls) == 1:
+            raise OperationalError("SELECT 1", {}, ConnectionResetError("server closed"))
+        return method(*args, **kwargs)
+
+    return flaky, calls
+
+
+def test_a_database_lost_during_the_start_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database restarts while a worker starts: it waits and starts, not fails to boot."""
+    from ageverify.issuer.keys import SigningKeys
+    from ageverify.storage import db
+
+    instance = tmp_path / "instance"
+    write_dev_settings(instance)
+    create_schema, schema_calls = _lost_once(db.create_schema)
+    generate_ahead, key_calls = _lost_once(SigningKeys.generate_ahead)
+    monkeypatch.setattr("ageverify.web.runtime.create_schema", create_schema)
+    monkeypatch.setattr(SigningKeys, "generate_ahead", generate_ahead)
+    with caplog.at_level(logging.WARNING, logger="ageverify"):
+        app = create_app({"env": "development", "instance_path": instance})
+    try:
+        assert len(schema_calls) == 2 and len(key_calls) == 2
+        assert caplog.text.count("the database went away while starting") == 2
+        assert app.test_client().get("/readyz").status_code == 200
+    finally:
+        app.extensions["ageverify"].close()
+
+
+def test_a_database_that_keeps_failing_the_start_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from ageverify.issuer.keys import SigningKeys
+
+    instance = tmp_path / "instance"
+    write_dev_settings(instance)
+
+    def always(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("SELECT 1", {}, ConnectionResetError("server closed"))
+
+    monkeypatch.setattr(SigningKeys, "generate_ahead", always)
+    with pytest.raises(OperationalError):
+        create_app({"env": "development", "instance_path": instance})
