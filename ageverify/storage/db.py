@@ -194,36 +194,6 @@ def _at_head(engine: Engine) -> bool:
     return found == [(HEAD,)]
 
 
-def read_scalar(engine: Engine, sql: str) -> Any:
-    """The first column of the first row of the plain SQL query ``sql`` (None: no row).
-
-    On a pooled driver connection, for a query run on every request: a
-    SQLAlchemy ``Connection`` costs several times the query. Failures are
-    raised as SQLAlchemy's ``DBAPIError`` subclasses, as the rest of the
-    storage layer raises them, and a connection the server dropped is
-    discarded from the pool instead of being handed out again.
-    """
-    dialect = engine.dialect
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(sql)
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-    except dialect.loaded_dbapi.Error as error:
-        lost = dialect.is_disconnect(error, connection.dbapi_connection, None)
-        if lost:
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            sql, (), error, dialect.loaded_dbapi.Error, connection_invalidated=lost
-        ) from None
-    finally:
-        connection.close()
-    return None if row is None else row[0]
-
-
 # PostgreSQL channel on which a transaction that appends to the transparency
 # log announces itself: NOTIFY is transactional, sent when it commits.
 LOG_CHANNEL = "ageverify_log"
@@ -255,11 +225,11 @@ class _Held(threading.local):
 class ScalarReader:
     """One plain SQL query asked on every request, on a connection kept for it.
 
-    :func:`read_scalar` checks a connection out of the pool and back in for
-    each read, and the pool resets it on the way back: on PostgreSQL a second
-    round trip, on SQLite several times the cost of the query. Each thread
-    here keeps a driver connection of its own, in autocommit mode, so that a
-    read is the query alone and sees every commit made before it.
+    A SQLAlchemy connection checks a connection out of the pool and back in
+    for each read, and the pool resets it on the way back: on PostgreSQL a
+    second round trip, on SQLite several times the cost of the query. Each
+    thread here keeps a driver connection of its own, in autocommit mode, so
+    that a read is the query alone and sees every commit made before it.
 
     On PostgreSQL with ``channel``, the connection also LISTENs there, and
     the writers NOTIFY it in every transaction that changes what ``sql``
@@ -270,10 +240,10 @@ class ScalarReader:
     it only looks at the socket, with no round trip.
 
     A listening connection found dropped is replaced at once. A failed query
-    drops the connection (the next read opens another) and raises as
-    :func:`read_scalar` does. An in-memory SQLite database is
-    reachable through its single pooled connection only, so it is read
-    through the pool.
+    drops the connection (the next read opens another) and raises the
+    driver's error as SQLAlchemy's ``DBAPIError``, as the rest of the storage
+    layer does. An in-memory SQLite database is reachable through its single
+    pooled connection only, so it is read through the pool.
     """
 
     def __init__(
@@ -287,9 +257,10 @@ class ScalarReader:
         self._pooled_only = isinstance(engine.pool, StaticPool)
 
     def read(self) -> Any:
-        """The first column of the first row (None: no row); see :func:`read_scalar`."""
+        """The first column of the first row (None: no row)."""
         if self._pooled_only:
-            return read_scalar(self._engine, self._sql)
+            with self._engine.connect() as pooled:
+                return pooled.exec_driver_sql(self._sql).scalar()
         dbapi = self._engine.dialect.loaded_dbapi
         held = self._held
         try:

@@ -41,6 +41,7 @@ _DEFAULT_HEADERS = tuple(
     for name, value in {**SECURITY_HEADERS, "Cache-Control": "no-store"}.items()
 )
 _HSTS = ("Strict-Transport-Security", "strict-transport-security", "max-age=63072000")
+_ACCESS_LINE = "%s %s %d %.1fms code=%s request_id=%s"
 
 
 def _start_request() -> None:
@@ -82,9 +83,6 @@ def _log_access(response: Response, request_id: str, started: float) -> None:
         access_log.name, logging.INFO, __file__, 0, _ACCESS_LINE, arguments, None, extra=extra
     )
     access_log.handle(record)
-
-
-_ACCESS_LINE = "%s %s %d %.1fms code=%s request_id=%s"
 
 
 def init_app(app: Flask, *, hsts: bool) -> None:

@@ -173,17 +173,15 @@ def while_the_database_answers(
     safe to repeat (the start's steps are: each creates only what is missing,
     in one transaction).
     """
-    for attempt in range(1, attempts + 1):
+    for _ in range(attempts - 1):
         try:
             return work()
         except (OperationalError, InterfaceError):
-            if attempt == attempts:
-                raise
             logging.getLogger("ageverify").warning(
                 "the database went away while starting; waiting for it, then trying again"
             )
             wait_for_database(engine, seconds)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return work()
 
 
 def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:

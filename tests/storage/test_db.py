@@ -31,7 +31,6 @@ from ageverify.storage.db import (
     ScalarReader,
     announce_log_append,
     lock_writers,
-    read_scalar,
     reads_without_transaction,
 )
 
@@ -153,33 +152,19 @@ def test_a_sqlite_writer_lock_not_granted_is_a_sqlalchemy_operational_error(tmp_
         engine.dispose()
 
 
-def test_read_scalar_reads_and_raises_driver_errors_as_sqlalchemy_errors(database_url):
+def test_scalar_reader_raises_driver_errors_as_sqlalchemy_errors(database_url):
     engine = make_engine(database_url)
+    reader = ScalarReader(engine, "SELECT count(*) FROM no_such_table")
     try:
-        assert read_scalar(engine, "SELECT 41 + 1") == 42
         with pytest.raises(DBAPIError) as raised:
-            read_scalar(engine, "SELECT count(*) FROM no_such_table")
+            reader.read()
         assert not raised.value.connection_invalidated
-        # The connection went back to the pool usable.
-        assert read_scalar(engine, "SELECT 7") == 7
+        # The next read opens a connection again and answers.
+        assert ScalarReader(engine, "SELECT 41 + 1").read() == 42
+        with pytest.raises(DBAPIError):
+            reader.read()
     finally:
-        engine.dispose()
-
-
-def test_read_scalar_discards_a_connection_the_server_dropped(pg_url):
-    """What a PostgreSQL restart does to a pooled connection: one failure, then a new one."""
-    engine = make_engine(pg_url)
-    try:
-        backend = read_scalar(engine, "SELECT pg_backend_pid()")
-        killer = make_engine(pg_url)
-        with killer.connect() as other:
-            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
-        killer.dispose()
-        with pytest.raises(OperationalError) as raised:
-            read_scalar(engine, "SELECT 1")
-        assert raised.value.connection_invalidated
-        assert read_scalar(engine, "SELECT pg_backend_pid()") != backend
-    finally:
+        reader.close()
         engine.dispose()
 
 
