@@ -12,18 +12,20 @@ transaction, not here.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Row, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from ageverify.errors import IssuanceError
 from ageverify.formats.attestation import Attestation, check_claims, parse_attestation
-from ageverify.formats.jose import public_key_from_jwk, verify_signature
+from ageverify.formats.jose import CompactJWS, public_key_from_jwk, verify_signature
 from ageverify.storage.models import Verifier, VerifierKey
 
 # The verifier named by `iss` and, if it has one, its key named by `kid`, in
-# one round trip. Built once: the statement is reused with new parameters.
-_VERIFIER_AND_KEY = (
+# one round trip (the issuer adds its own reads to it: see
+# ageverify.issuer.service). Built once: reused with new parameters.
+VERIFIER_AND_KEY = (
     select(Verifier.status, Verifier.methods, VerifierKey.alg, VerifierKey.jwk)
     .select_from(Verifier)
     .outerjoin(
@@ -53,35 +55,68 @@ def verify_attestation(
     ``attestation-unknown-key``, ``attestation-bad-algorithm``,
     ``attestation-bad-signature``, the claim codes of ``check_claims``, and
     ``attestation-method-not-allowed``.
+
+    The three steps, for a caller that reads the registry in a statement of
+    its own: :func:`parse_attestation`, :func:`lookup_parameters` for
+    :data:`VERIFIER_AND_KEY`, then :func:`check_attestation`.
     """
     jws = parse_attestation(token)
+    # Core execution on the session's connection: same transaction, without
+    # the ORM's per-statement overhead.
+    row = session.connection().execute(VERIFIER_AND_KEY, lookup_parameters(jws)).first()
+    return check_attestation(jws, row, issuer=issuer, now=now, leeway=leeway, thresholds=thresholds)
+
+
+def lookup_parameters(jws: CompactJWS) -> dict[str, str | None]:
+    """The parameters of :data:`VERIFIER_AND_KEY` for ``jws``: its unverified ``iss`` and ``kid``.
+
+    Raises ``attestation-bad-claims`` when ``iss`` is not a non-empty string,
+    ``attestation-unknown-verifier`` when it holds a NUL character.
+    """
     iss = jws.payload.get("iss")
     if not isinstance(iss, str) or not iss:
         raise IssuanceError("attestation-bad-claims", "iss must be a non-empty string.")
-    kid = jws.header["kid"]
     # No registered id holds a NUL character, and PostgreSQL refuses one in a
     # parameter: such text finds nothing, with the same codes on every database.
     if "\x00" in iss:
         raise IssuanceError("attestation-unknown-verifier")
-    # Core execution on the session's connection: same transaction, without
-    # the ORM's per-statement overhead.
-    parameters = {"iss": iss, "kid": None if "\x00" in kid else kid}
-    row = session.connection().execute(_VERIFIER_AND_KEY, parameters).first()
+    kid = jws.header["kid"]
+    return {"iss": iss, "kid": None if "\x00" in kid else kid}
+
+
+def check_attestation(
+    jws: CompactJWS,
+    row: Row[Any] | None,
+    *,
+    issuer: str,
+    now: float,
+    leeway: int,
+    thresholds: Iterable[int],
+) -> Attestation:
+    """The checks of :func:`verify_attestation` once the registry was read.
+
+    ``row`` is what :data:`VERIFIER_AND_KEY` found (its columns by name; a
+    row with more columns will do), ``None`` when it found nothing.
+    """
     if row is None:
         raise IssuanceError("attestation-unknown-verifier")
-    status, methods, alg, jwk = row
-    if status != "active":
+    if row.status != "active":
         raise IssuanceError("attestation-verifier-suspended")
-    if alg is None:
+    if row.alg is None:
         raise IssuanceError("attestation-unknown-key")
     # The registry fixes each key's algorithm; the token does not get to choose.
-    if jws.header["alg"] != alg:
+    if jws.header["alg"] != row.alg:
         raise IssuanceError("attestation-bad-algorithm")
-    if not verify_signature(jws, public_key_from_jwk(jwk)):
+    if not verify_signature(jws, public_key_from_jwk(row.jwk)):
         raise IssuanceError("attestation-bad-signature")
     attestation = check_claims(
-        jws.payload, issuer=issuer, now=now, leeway=leeway, thresholds=thresholds, kid=kid
+        jws.payload,
+        issuer=issuer,
+        now=now,
+        leeway=leeway,
+        thresholds=thresholds,
+        kid=jws.header["kid"],
     )
-    if attestation.method not in methods:
+    if attestation.method not in row.methods:
         raise IssuanceError("attestation-method-not-allowed")
     return attestation

@@ -39,13 +39,16 @@ from ageverify.translog.log import covered_size_query, record
 
 SIGNING_ALG = "ES256"
 
-# Asked on every issuance: built once, reused with a new epoch start.
-_ACTIVE_KID = CompiledStatement(
+# The kid of the key that signs in the epoch starting at :start. Asked on
+# every issuance (the issuer also folds it into its own statements): built
+# once, reused with a new epoch start.
+ACTIVE_KID = (
     select(SigningKey.kid)
     .where(SigningKey.status == "active", SigningKey.epoch_start == bindparam("start"))
     .order_by(SigningKey.created_at, SigningKey.kid)
     .limit(1)
 )
+_ACTIVE_KID = CompiledStatement(ACTIVE_KID)
 
 
 class CurrentKey(NamedTuple):
@@ -170,6 +173,15 @@ class SigningKeys:
                 kid = _ACTIVE_KID.execute(own.connection(), {"start": start}).scalar()
         else:
             kid = _ACTIVE_KID.execute(session.connection(), {"start": start}).scalar()
+        return self.signing_key(kid, start)
+
+    def signing_key(self, kid: str | None, start: int) -> CurrentKey:
+        """The key ``kid`` as it signs in the epoch starting at ``start``.
+
+        ``kid`` is what :data:`ACTIVE_KID` read for that epoch, for a caller
+        that asked in a statement of its own; ``None`` (no active key) raises
+        ``no-signing-key``.
+        """
         if kid is None:
             raise IssuanceError("no-signing-key")
         return CurrentKey(kid, self._private_key(kid), start)

@@ -1,16 +1,20 @@
 """The issuer service: attestations in, credentials out, all or nothing.
 
 ``Issuer.issue_credentials`` is the one domain call behind
-``POST /v1/credentials``. The attestation is checked and the batch signed
-first, reading the database only; then one short write transaction records
-the attestation's ``jti`` and bumps the aggregate counts, after making sure
-the key that signed is still the current one. Only when it commits do the
-credentials leave: a refused request (bad holder keys, no signing key, a
-replay) never burns the attestation, a signed batch is never returned
-without its ``jti`` recorded, and a batch signed by a key revoked meanwhile
-is thrown away. Writers wait for each other (SQLite has one writer, and
-PostgreSQL transactions take the writers' lock), so the signing, which is
-most of the work, stays outside the lock.
+``POST /v1/credentials``. One read comes first: the attestation's verifier
+and key, whether its ``jti`` was used already, and the key that signs now.
+The attestation is checked and the batch signed; then one atomic write
+records the ``jti`` and bumps the aggregate counts, provided the key that
+signed is still the current one. Only when it commits do the credentials
+leave: a refused request (bad holder keys, no signing key, a replay) never
+burns the attestation, a signed batch is never returned without its ``jti``
+recorded, and a batch signed by a key retired or revoked meanwhile is thrown
+away and signed again. The signing, which is most of the work, holds no
+lock.
+
+Every issuance runs these statements, so they are few: one read and one
+write on PostgreSQL (two round trips in all), one read and a short
+transaction of two statements on SQLite.
 """
 
 from __future__ import annotations
@@ -20,17 +24,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, exists, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ageverify.config import Settings
 from ageverify.errors import IssuanceError
-from ageverify.formats.attestation import Attestation
+from ageverify.formats.attestation import Attestation, parse_attestation
 from ageverify.formats.sdjwt import CREDENTIAL_TYP, SD_ALG, VCT
 from ageverify.issuer.credentials import entailed_facts, issue_batch, parse_holder_keys
-from ageverify.issuer.intake import verify_attestation
-from ageverify.issuer.keys import SIGNING_ALG, SigningKeys
+from ageverify.issuer.intake import VERIFIER_AND_KEY, check_attestation, lookup_parameters
+from ageverify.issuer.keys import ACTIVE_KID, SIGNING_ALG, CurrentKey, SigningKeys
 from ageverify.storage.db import CompiledStatement, reads_without_transaction, transaction
 from ageverify.storage.models import Base, IssuanceCount, UsedAttestation
 
@@ -38,55 +42,94 @@ from ageverify.storage.models import Base, IssuanceCount, UsedAttestation
 # is a range delete, cheap but pointless on every request.
 PURGE_INTERVAL = 300
 
-# Issuance runs these on every request: Core statements built once (the ORM
-# unit of work is far slower than signing a credential), and those run on
-# every request also compiled once per dialect (CompiledStatement). The rare
-# paths (purge, a fact's first count of the day) stay plain Core.
 _used = Base.metadata.tables[UsedAttestation.__tablename__]
 _counts = Base.metadata.tables[IssuanceCount.__tablename__]
-_RECORD_USE = CompiledStatement(insert(_used))
-_USED = CompiledStatement(
-    select(_used.c.jti).where(
-        _used.c.verifier_id == bindparam("verifier_id"), _used.c.jti == bindparam("jti")
+
+# The read before signing, in one round trip: the verifier and its key
+# (VERIFIER_AND_KEY's columns), whether the jti was used (binds iss, kid,
+# jti), and the kid that signs in the epoch starting at :start.
+_READ = VERIFIER_AND_KEY.add_columns(
+    exists()
+    .where(_used.c.verifier_id == bindparam("iss"), _used.c.jti == bindparam("jti"))
+    .label("used"),
+    ACTIVE_KID.scalar_subquery().label("signing_kid"),
+)
+
+# Records the jti only while :kid is still the key that signs in the epoch of
+# :start: no row inserted means the batch was signed by a key retired or
+# revoked since. A jti recorded before fails on the primary key.
+_RECORD_USE = CompiledStatement(
+    insert(_used).from_select(
+        ["verifier_id", "jti", "expires_at"],
+        select(
+            bindparam("verifier_id", type_=_used.c.verifier_id.type),
+            bindparam("jti", type_=_used.c.jti.type),
+            bindparam("expires_at", type_=_used.c.expires_at.type),
+        ).where(ACTIVE_KID.scalar_subquery() == bindparam("kid")),
     )
 )
 _PURGE_USED = delete(_used).where(_used.c.expires_at < bindparam("now"))
-_INCREMENT = (
-    update(_counts)
-    .where(
-        _counts.c.day == bindparam("k_day"),
-        _counts.c.method == bindparam("k_method"),
-        _counts.c.threshold == bindparam("k_threshold"),
-        _counts.c.over == bindparam("k_over"),
-    )
-    .values(count=_counts.c.count + 1)
-)
 
 
 @functools.cache
-def _increment_all(facts: int) -> CompiledStatement:
-    """Add one to the counts of ``facts`` facts (binds ``t0``, ``o0``, ...) in one statement.
+def _count_facts(facts: int) -> CompiledStatement:
+    """Add one to the counts of ``facts`` facts (binds ``day``, ``method``, ``t0``, ``o0``, ...).
 
-    RETURNING (SQLite 3.35+, PostgreSQL) names the rows it found, so that
-    only a fact's first issuance of the day takes the per-row insert.
+    One upsert (SQLite 3.24+): a fact's first issuance of the day inserts
+    its row, the others add one to it. Only SQLite runs it (PostgreSQL
+    counts in _RECORD_AND_COUNT_POSTGRESQL), hence the dialect's own insert.
     """
-    pairs = [
-        and_(_counts.c.threshold == bindparam(f"t{i}"), _counts.c.over == bindparam(f"o{i}"))
+    from sqlalchemy.dialects import sqlite
+
+    rows = [
+        {
+            "day": bindparam("day"),
+            "method": bindparam("method"),
+            "threshold": bindparam(f"t{i}"),
+            "over": bindparam(f"o{i}"),
+            "count": 1,
+        }
         for i in range(facts)
     ]
+    statement = sqlite.insert(_counts).values(rows)
     return CompiledStatement(
-        update(_counts)
-        .where(
-            _counts.c.day == bindparam("k_day"),
-            _counts.c.method == bindparam("k_method"),
-            or_(*pairs),
+        statement.on_conflict_do_update(
+            index_elements=list(_counts.primary_key.columns),
+            set_={"count": _counts.c.count + 1},
         )
-        .values(count=_counts.c.count + 1)
-        .returning(_counts.c.threshold, _counts.c.over)
     )
 
 
-_FIRST_COUNT = insert(_counts)
+# PostgreSQL does the record and the counts in one statement, which commits on
+# its own: both data-modifying parts run to completion or neither does. The
+# counts take one row per fact (the arrays :thresholds and :overs) for each
+# row recorded, so a key no longer current inserts nothing anywhere; the
+# result is the number of jtis recorded (0 or 1).
+_RECORD_AND_COUNT_POSTGRESQL = CompiledStatement(
+    text(
+        """
+        WITH recorded AS (
+            INSERT INTO used_attestations (verifier_id, jti, expires_at)
+            SELECT CAST(:verifier_id AS VARCHAR), CAST(:jti AS VARCHAR), CAST(:expires_at AS BIGINT)
+            WHERE (
+                SELECT kid FROM signing_keys
+                WHERE status = 'active' AND epoch_start = :start
+                ORDER BY created_at, kid LIMIT 1
+            ) = :kid
+            RETURNING 1
+        ), counted AS (
+            INSERT INTO issuance_counts (day, method, threshold, "over", count)
+            SELECT :day, :method, fact.threshold, fact."over", 1
+            FROM recorded,
+                unnest(CAST(:thresholds AS INTEGER[]), CAST(:overs AS BOOLEAN[]))
+                    AS fact(threshold, "over")
+            ON CONFLICT (day, method, threshold, "over")
+                DO UPDATE SET count = issuance_counts.count + 1
+        )
+        SELECT count(*) FROM recorded
+        """
+    )
+)
 
 # HTTP paths of the issuer, as published in the discovery document.
 JWKS_PATH = "/.well-known/jwks.json"
@@ -130,25 +173,34 @@ class Issuer:
         """
         settings = self._settings
         now = self._clock()
-        # One read before signing: the attestation's verifier, whether its
-        # jti was used already, and the key that signs now. Each is decided
-        # again where it counts: the replay by the insert, the key in the
-        # transaction below.
+        jws = parse_attestation(attestation_token)
+        start = self._signing_keys.epoch_start(now)
+        # The jti is not verified yet: it only finds a used one, and the
+        # record below decides.
+        jti = jws.payload.get("jti")
+        parameters = {
+            **lookup_parameters(jws),
+            "jti": jti if isinstance(jti, str) and "\x00" not in jti else None,
+            "start": start,
+        }
         with reads_without_transaction(self._sessions()) as session:
-            attestation = verify_attestation(
-                session,
-                attestation_token,
-                issuer=settings.issuer_url,
-                now=now,
-                leeway=settings.leeway,
-                thresholds=settings.thresholds,
-            )
-            keys = parse_holder_keys(holder_keys, settings.max_batch)
-            # A replay is refused before any signing (the insert below decides).
-            if _USED.execute(session.connection(), _used_key(attestation)).first():
-                raise IssuanceError("attestation-replayed")
-            signing = self._signing_keys.current(now, session=session)
+            row = session.connection().execute(_READ, parameters).first()
+        attestation = check_attestation(
+            jws,
+            row,
+            issuer=settings.issuer_url,
+            now=now,
+            leeway=settings.leeway,
+            thresholds=settings.thresholds,
+        )
+        keys = parse_holder_keys(holder_keys, settings.max_batch)
+        assert row is not None  # noqa: S101 - check_attestation refuses an unknown verifier
+        # A replay is refused before any signing.
+        if row.used:
+            raise IssuanceError("attestation-replayed")
+        signing = self._signing_keys.signing_key(row.signing_kid, start)
         facts = entailed_facts(attestation.age_over, settings.thresholds)
+        self._purge_used(now)
         for attempt in range(3):
             if attempt:
                 signing = self._signing_keys.current(now)
@@ -162,20 +214,10 @@ class Issuer:
                 age_over=facts,
                 decoys=self._sd_length - len(facts),
             )
-            # Without the writers' lock on PostgreSQL: every write here is safe
-            # against a concurrent one (the jti's primary key refuses a second
-            # insert, counts are single UPDATEs), and issuance from several
-            # workers would otherwise queue on it. A key revoked just after
-            # the check below only means credentials that no longer verify.
-            with transaction(self._sessions, serialised=False) as session:
-                # Retired or revoked by another process while this one signed:
-                # the batch is thrown away and signed again with the key now current.
-                if self._signing_keys.current(now, session=session).kid != signing.kid:
-                    continue
-                self._record_use(session, attestation)
-                self._purge_used(session, now)
-                self._count(session, attestation, now)
-            return credentials
+            if self._record(attestation, signing, now):
+                return credentials
+            # Retired or revoked by another process while this one signed:
+            # the batch is thrown away and signed again with the key now current.
         raise IssuanceError("no-signing-key")
 
     def metadata(self) -> dict[str, Any]:
@@ -205,52 +247,56 @@ class Issuer:
         """The credential signing keys platforms verify with, as a JWKS."""
         return self._signing_keys.jwks(self._clock())
 
-    def _record_use(self, session: Session, attestation: Attestation) -> None:
-        # Kept until the attestation could no longer be accepted, leeway included.
-        values = {**_used_key(attestation), "expires_at": attestation.exp + self._settings.leeway}
+    def _record(self, attestation: Attestation, signing: CurrentKey, now: float) -> bool:
+        """Record the attestation's jti and count its facts, if ``signing`` still signs now.
+
+        False (and nothing written) when another key signs now; raises
+        ``attestation-replayed`` when the jti was recorded before. No
+        writers' lock: the jti's primary key refuses a second record and
+        every count is a single upsert, so concurrent issuances stay exact.
+        """
+        day = time.strftime("%Y-%m-%d", time.gmtime(now))
+        facts = sorted(attestation.age_over.items())
+        record = {
+            **_used_key(attestation),
+            # Kept until the attestation could no longer be accepted, leeway included.
+            "expires_at": attestation.exp + self._settings.leeway,
+            "kid": signing.kid,
+            "start": signing.epoch_start,
+        }
         try:
-            _RECORD_USE.execute(session.connection(), values)
+            with self._sessions() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    reads_without_transaction(session)
+                    counts = {
+                        "day": day,
+                        "method": attestation.method,
+                        "thresholds": [threshold for threshold, _ in facts],
+                        "overs": [over for _, over in facts],
+                    }
+                    result = _RECORD_AND_COUNT_POSTGRESQL.execute(
+                        session.connection(), {**record, **counts}
+                    )
+                    return bool(result.scalar())
+            with transaction(self._sessions, serialised=False) as session:
+                connection = session.connection()
+                if _RECORD_USE.execute(connection, record).rowcount == 0:
+                    return False
+                bumps: dict[str, object] = {"day": day, "method": attestation.method}
+                for i, (threshold, over) in enumerate(facts):
+                    bumps[f"t{i}"], bumps[f"o{i}"] = threshold, over
+                _count_facts(len(facts)).execute(connection, bumps)
+                return True
         except IntegrityError:
             raise IssuanceError("attestation-replayed") from None
 
-    def _purge_used(self, session: Session, now: float) -> None:
+    def _purge_used(self, now: float) -> None:
+        """Delete the jtis of attestations that expired, at most every PURGE_INTERVAL."""
         if now < self._next_purge:
             return
         self._next_purge = now + PURGE_INTERVAL
-        session.connection().execute(_PURGE_USED, {"now": int(now)})
-
-    def _count(self, session: Session, attestation: Attestation, now: float) -> None:
-        connection = session.connection()
-        day = time.strftime("%Y-%m-%d", time.gmtime(now))
-        facts = sorted(attestation.age_over.items())
-        increment: dict[str, object] = {"k_day": day, "k_method": attestation.method}
-        for i, (threshold, over) in enumerate(facts):
-            increment[f"t{i}"], increment[f"o{i}"] = threshold, over
-        found = _increment_all(len(facts)).execute(connection, increment).all()
-        counted = {(threshold, bool(over)) for threshold, over in found}
-        for threshold, over in facts:
-            if (threshold, over) in counted:
-                continue
-            key = {
-                "k_day": day,
-                "k_method": attestation.method,
-                "k_threshold": threshold,
-                "k_over": over,
-            }
-            first = {
-                "day": day,
-                "method": attestation.method,
-                "threshold": threshold,
-                "over": over,
-                "count": 1,
-            }
-            try:
-                # A concurrent first issuance of the day may insert the row
-                # first; the savepoint keeps our transaction usable if so.
-                with connection.begin_nested():
-                    connection.execute(_FIRST_COUNT, first)
-            except IntegrityError:
-                connection.execute(_INCREMENT, key)
+        with transaction(self._sessions, serialised=False) as session:
+            session.connection().execute(_PURGE_USED, {"now": int(now)})
 
 
 def _used_key(attestation: Attestation) -> dict[str, str]:

@@ -241,10 +241,11 @@ def test_a_key_revoked_with_no_replacement_burns_nothing(
 
 
 def test_failure_while_counting_rolls_back_everything(issuer, clock, sessions, monkeypatch):
-    def broken(*args):
-        raise RuntimeError("disk full")
+    class Broken:
+        def execute(self, *args):
+            raise RuntimeError("disk full")
 
-    monkeypatch.setattr(Issuer, "_count", broken)
+    monkeypatch.setattr(service, "_count_facts", lambda facts: Broken())
     with pytest.raises(RuntimeError):
         issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
     assert _used(sessions) == 0
