@@ -35,7 +35,7 @@ from ageverify.formats.sdjwt import CREDENTIAL_TYP, SD_ALG, VCT
 from ageverify.issuer.credentials import entailed_facts, issue_batch, parse_holder_keys
 from ageverify.issuer.intake import VERIFIER_AND_KEY, check_attestation, lookup_parameters
 from ageverify.issuer.keys import ACTIVE_KID, SIGNING_ALG, CurrentKey, SigningKeys
-from ageverify.storage.db import CompiledStatement, reads_without_transaction, transaction
+from ageverify.storage.db import CompiledStatement, transaction, without_transaction
 from ageverify.storage.models import Base, IssuanceCount, UsedAttestation
 
 # Used attestation ids are purged at most this often per process: the purge
@@ -183,7 +183,7 @@ class Issuer:
             "jti": jti if isinstance(jti, str) and "\x00" not in jti else None,
             "start": start,
         }
-        with reads_without_transaction(self._sessions()) as session:
+        with without_transaction(self._sessions()) as session:
             row = session.connection().execute(_READ, parameters).first()
         attestation = check_attestation(
             jws,
@@ -267,7 +267,8 @@ class Issuer:
         try:
             with self._sessions() as session:
                 if session.get_bind().dialect.name == "postgresql":
-                    reads_without_transaction(session)
+                    # One statement: it commits on its own, atomically.
+                    without_transaction(session)
                     counts = {
                         "day": day,
                         "method": attestation.method,

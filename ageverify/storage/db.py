@@ -353,14 +353,15 @@ def lock_writers(connection: Connection) -> None:
         connection.execute(_LOCK_WRITERS)
 
 
-def reads_without_transaction(session: Session) -> Session:
-    """Let ``session`` read without opening a transaction on PostgreSQL, and return it.
+def without_transaction(session: Session) -> Session:
+    """Let ``session`` run each statement alone, outside a transaction, on PostgreSQL; return it.
 
     Call it before the session's first statement. For reads that need no
-    common snapshot (each is checked again where it matters): PostgreSQL then
-    spends no round trip on BEGIN and none on the ROLLBACK that closes the
-    session. SQLite reads in its usual deferred transaction, which costs it
-    nothing comparable.
+    common snapshot (each is checked again where it matters), and for a
+    write made in one statement, which then commits on its own: PostgreSQL
+    spends no round trip on BEGIN and none on the COMMIT or ROLLBACK that
+    closes the session. SQLite keeps its usual deferred transaction, which
+    costs it nothing comparable.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})

@@ -31,7 +31,7 @@ from ageverify.storage.db import (
     ScalarReader,
     announce_log_append,
     lock_writers,
-    reads_without_transaction,
+    without_transaction,
 )
 
 
@@ -306,14 +306,14 @@ def test_scalar_reader_reads_an_in_memory_database_through_its_one_connection():
     engine.dispose()
 
 
-def test_reads_without_transaction_leave_no_transaction_open_on_postgresql(pg_url):
+def test_statements_without_transaction_leave_none_open_on_postgresql(pg_url):
     import psycopg
 
     engine = make_engine(pg_url)
     create_schema(engine)
     sessions = session_factory(engine)
     try:
-        with reads_without_transaction(sessions()) as session:
+        with without_transaction(sessions()) as session:
             session.execute(select(Verifier.id)).all()
             driver = session.connection().connection.dbapi_connection
             # No BEGIN was sent: the server sees an idle connection, not one in a transaction.
@@ -329,8 +329,8 @@ def test_reads_without_transaction_leave_no_transaction_open_on_postgresql(pg_ur
         engine.dispose()
 
 
-def test_reads_without_transaction_change_nothing_on_sqlite(sqlite_sessions):
-    with reads_without_transaction(sqlite_sessions()) as session:
+def test_statements_without_transaction_change_nothing_on_sqlite(sqlite_sessions):
+    with without_transaction(sqlite_sessions()) as session:
         session.execute(select(Verifier.id)).all()
         assert session.connection().connection.dbapi_connection.in_transaction
 
