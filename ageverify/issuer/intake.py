@@ -12,9 +12,9 @@ transaction, not here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Row, and_, bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from ageverify.errors import IssuanceError
@@ -84,9 +84,22 @@ def lookup_parameters(jws: CompactJWS) -> dict[str, str | None]:
     return {"iss": iss, "kid": None if "\x00" in kid else kid}
 
 
+class VerifierRow(Protocol):
+    """What :data:`VERIFIER_AND_KEY` reads, by column name (a ``Row`` is one)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def methods(self) -> list[str]: ...
+    @property
+    def alg(self) -> str | None: ...
+    @property
+    def jwk(self) -> dict[str, Any] | None: ...
+
+
 def check_attestation(
     jws: CompactJWS,
-    row: Row[Any] | None,
+    row: VerifierRow | None,
     *,
     issuer: str,
     now: float,
@@ -95,14 +108,14 @@ def check_attestation(
 ) -> Attestation:
     """The checks of :func:`verify_attestation` once the registry was read.
 
-    ``row`` is what :data:`VERIFIER_AND_KEY` found (its columns by name; a
-    row with more columns will do), ``None`` when it found nothing.
+    ``row`` is what :data:`VERIFIER_AND_KEY` found (a row with more columns
+    will do), ``None`` when it found nothing.
     """
     if row is None:
         raise IssuanceError("attestation-unknown-verifier")
     if row.status != "active":
         raise IssuanceError("attestation-verifier-suspended")
-    if row.alg is None:
+    if row.alg is None or row.jwk is None:
         raise IssuanceError("attestation-unknown-key")
     # The registry fixes each key's algorithm; the token does not get to choose.
     if jws.header["alg"] != row.alg:

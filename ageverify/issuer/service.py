@@ -14,7 +14,10 @@ lock.
 
 Every issuance runs these statements, so they are few: one read and one
 write on PostgreSQL (two round trips in all), one read and a short
-transaction of two statements on SQLite.
+transaction of two statements on SQLite. They run straight on a driver
+connection kept for them (``storage.db.KeptConnection``), compiled once per
+dialect: through a session, each would cost more than the database spends
+on it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, exists, insert, select, text
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +38,7 @@ from ageverify.formats.sdjwt import CREDENTIAL_TYP, SD_ALG, VCT
 from ageverify.issuer.credentials import entailed_facts, issue_batch, parse_holder_keys
 from ageverify.issuer.intake import VERIFIER_AND_KEY, check_attestation, lookup_parameters
 from ageverify.issuer.keys import ACTIVE_KID, SIGNING_ALG, CurrentKey, SigningKeys
-from ageverify.storage.db import CompiledStatement, transaction, without_transaction
+from ageverify.storage.db import CompiledStatement, KeptConnection, transaction
 from ageverify.storage.models import Base, IssuanceCount, UsedAttestation
 
 # Used attestation ids are purged at most this often per process: the purge
@@ -48,12 +51,26 @@ _counts = Base.metadata.tables[IssuanceCount.__tablename__]
 # The read before signing, in one round trip: the verifier and its key
 # (VERIFIER_AND_KEY's columns), whether the jti was used (binds iss, kid,
 # jti), and the kid that signs in the epoch starting at :start.
-_READ = VERIFIER_AND_KEY.add_columns(
-    exists()
-    .where(_used.c.verifier_id == bindparam("iss"), _used.c.jti == bindparam("jti"))
-    .label("used"),
-    ACTIVE_KID.scalar_subquery().label("signing_kid"),
+_READ = CompiledStatement(
+    VERIFIER_AND_KEY.add_columns(
+        exists()
+        .where(_used.c.verifier_id == bindparam("iss"), _used.c.jti == bindparam("jti"))
+        .label("used"),
+        ACTIVE_KID.scalar_subquery().label("signing_kid"),
+    )
 )
+
+
+class _Found(NamedTuple):
+    """A row of _READ, named as check_attestation reads it."""
+
+    status: str
+    methods: list[str]
+    alg: str | None
+    jwk: dict[str, Any] | None
+    used: bool
+    signing_kid: str | None
+
 
 # Records the jti only while :kid is still the key that signs in the epoch of
 # :start: no row inserted means the batch was signed by a key retired or
@@ -157,6 +174,11 @@ class Issuer:
         self._signing_keys = signing_keys
         self._clock = clock
         self._next_purge = 0.0
+        with sessionmaker() as session:  # no connection is made
+            engine = session.get_bind()
+        # The statements of every issuance run on a connection kept for them.
+        self._kept = KeptConnection(engine)  # type: ignore[arg-type]
+        self._postgresql = engine.dialect.name == "postgresql"
         # Every credential lists as many digests as there are thresholds plus
         # the configured decoys, whatever was attested.
         self._sd_length = len(settings.thresholds) + settings.decoys
@@ -183,8 +205,9 @@ class Issuer:
             "jti": jti if isinstance(jti, str) and "\x00" not in jti else None,
             "start": start,
         }
-        with without_transaction(self._sessions()) as session:
-            row = session.connection().execute(_READ, parameters).first()
+        with self._kept.cursor() as cursor:
+            found = _READ.first(cursor, self._kept.dialect, parameters)
+        row = None if found is None else _Found(*found)
         attestation = check_attestation(
             jws,
             row,
@@ -247,6 +270,10 @@ class Issuer:
         """The credential signing keys platforms verify with, as a JWKS."""
         return self._signing_keys.jwks(self._clock())
 
+    def close(self) -> None:
+        """Close the connection this thread issues on, if it has one."""
+        self._kept.close()
+
     def _record(self, attestation: Attestation, signing: CurrentKey, now: float) -> bool:
         """Record the attestation's jti and count its facts, if ``signing`` still signs now.
 
@@ -264,29 +291,27 @@ class Issuer:
             "kid": signing.kid,
             "start": signing.epoch_start,
         }
+        dialect = self._kept.dialect
         try:
-            with self._sessions() as session:
-                if session.get_bind().dialect.name == "postgresql":
-                    # One statement: it commits on its own, atomically.
-                    without_transaction(session)
-                    counts = {
-                        "day": day,
-                        "method": attestation.method,
-                        "thresholds": [threshold for threshold, _ in facts],
-                        "overs": [over for _, over in facts],
-                    }
-                    result = _RECORD_AND_COUNT_POSTGRESQL.execute(
-                        session.connection(), {**record, **counts}
-                    )
-                    return bool(result.scalar())
-            with transaction(self._sessions, serialised=False) as session:
-                connection = session.connection()
-                if _RECORD_USE.execute(connection, record).rowcount == 0:
+            if self._postgresql:
+                counts = {
+                    "day": day,
+                    "method": attestation.method,
+                    "thresholds": [threshold for threshold, _ in facts],
+                    "overs": [over for _, over in facts],
+                }
+                # One statement: it commits on its own, atomically.
+                with self._kept.cursor() as cursor:
+                    parameters = {**record, **counts}
+                    cursor = _RECORD_AND_COUNT_POSTGRESQL.run(cursor, dialect, parameters)
+                    return bool(cursor.fetchone()[0])
+            with self._kept.cursor(transaction=True) as cursor:
+                if _RECORD_USE.run(cursor, dialect, record).rowcount == 0:
                     return False
                 bumps: dict[str, object] = {"day": day, "method": attestation.method}
                 for i, (threshold, over) in enumerate(facts):
                     bumps[f"t{i}"], bumps[f"o{i}"] = threshold, over
-                _count_facts(len(facts)).execute(connection, bumps)
+                _count_facts(len(facts)).run(cursor, dialect, bumps)
                 return True
         except IntegrityError:
             raise IssuanceError("attestation-replayed") from None

@@ -26,8 +26,9 @@ Pooled connections are not pinged before use: a ping is a round trip on
 every request. When the server has dropped them (it restarted), the first
 request to use one fails with the driver's disconnect error, answered 503
 ``unavailable``, and the dropped connection is discarded: the next request
-opens a new one. A sync gunicorn worker holds one connection at a time, so
-a server restart costs each worker about one failed request.
+opens a new one. A sync gunicorn worker holds one pooled connection at a
+time, and keeps one more for issuance (:class:`KeptConnection`), so a server
+restart costs each worker about one failed request of each kind.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, Connection, CursorResult, Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
@@ -322,14 +323,8 @@ class ScalarReader:
         held = self._held
         # A connection opened before a fork belongs to the parent: never shared.
         if held.connection is None or held.pid != os.getpid():
-            # Made by the pool, so that the engine's connect hooks (SQLite's
-            # pragmas, PostgreSQL's lock timeout) have run, then taken out of it.
-            pooled = self._engine.raw_connection()
-            pooled.detach()
-            driver: Any = pooled.dbapi_connection
+            driver = _open_kept(self._engine)
             try:
-                if self._engine.dialect.name == "postgresql":
-                    driver.autocommit = True
                 if self._channel is not None:
                     # Notifications met while a query runs come here.
                     driver.add_notify_handler(lambda _notification: setattr(held, "stale", True))
@@ -342,6 +337,117 @@ class ScalarReader:
         return held.connection
 
 
+def _open_kept(engine: Engine) -> Any:
+    """A driver connection of ``engine`` taken out of its pool, in autocommit mode.
+
+    Made by the pool, so that the engine's connect hooks (SQLite's pragmas,
+    PostgreSQL's lock timeout) have run. SQLite's driver is in autocommit
+    already (the connect hook turns its own transactions off).
+    """
+    pooled = engine.raw_connection()
+    pooled.detach()
+    driver: Any = pooled.dbapi_connection
+    if engine.dialect.name == "postgresql":
+        try:
+            driver.autocommit = True
+        except BaseException:
+            with contextlib.suppress(Exception):
+                driver.close()
+            raise
+    return driver
+
+
+class _Kept(threading.local):
+    pid: int | None = None
+    connection: Any = None
+
+
+class KeptConnection:
+    """A driver connection per thread, kept open for the statements of a hot path.
+
+    Issuance runs a few statements on every request. Through a session, each
+    one pays for a pool checkout and the reset on return, a transaction
+    object, and SQLAlchemy's set-up of a result: on SQLite many times the
+    statement itself. Here each thread keeps a driver connection in
+    autocommit mode, and :class:`CompiledStatement` runs its SQL, compiled
+    once per dialect, on it. A process forked after a connection was opened
+    opens its own.
+
+    A driver error drops the connection (the next block opens another) and
+    leaves as SQLAlchemy's ``DBAPIError`` (``IntegrityError`` for a
+    constraint), as the rest of the storage layer does. An in-memory SQLite
+    database is reachable through its single pooled connection only, so it
+    is used through the pool.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.dialect = engine.dialect
+        self._held = _Kept()
+        self._pooled_only = isinstance(engine.pool, StaticPool)
+
+    @contextmanager
+    def cursor(self, *, transaction: bool = False) -> Iterator[Any]:
+        """A driver cursor on this thread's connection, each statement committing on its own.
+
+        With ``transaction=True`` the block runs in one transaction, which
+        takes SQLite's write lock at once (``BEGIN IMMEDIATE``), commits when
+        the block ends and rolls back if it raises.
+        """
+        if self._pooled_only:
+            pooled = self._engine.raw_connection()
+            try:
+                with self._driver_errors(pooled.dbapi_connection, drop=False):
+                    yield from self._run(pooled.dbapi_connection, transaction)
+            finally:
+                pooled.close()
+            return
+        held = self._held
+        if held.connection is None or held.pid != os.getpid():
+            with self._driver_errors(None, drop=False):
+                held.connection, held.pid = _open_kept(self._engine), os.getpid()
+        with self._driver_errors(held.connection, drop=True):
+            yield from self._run(held.connection, transaction)
+
+    def _run(self, connection: Any, transaction: bool) -> Iterator[Any]:
+        cursor = connection.cursor()
+        try:
+            if not transaction:
+                yield cursor
+                return
+            cursor.execute("BEGIN IMMEDIATE" if self.dialect.name == "sqlite" else "BEGIN")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+        finally:
+            cursor.close()
+
+    @contextmanager
+    def _driver_errors(self, connection: Any, *, drop: bool) -> Iterator[None]:
+        dbapi = self.dialect.loaded_dbapi
+        try:
+            yield
+        except dbapi.Error as error:
+            lost = connection is not None and self.dialect.is_disconnect(error, connection, None)
+            if drop:
+                self.close()
+            raise DBAPIError.instance(
+                None, None, error, dbapi.Error, connection_invalidated=lost
+            ) from None
+
+    def close(self) -> None:
+        """Close this thread's connection, if it has one."""
+        held = self._held
+        connection, pid = held.connection, held.pid
+        held.connection, held.pid = None, None
+        if connection is not None and pid == os.getpid():
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
 def lock_writers(connection: Connection) -> None:
     """Wait until no other transaction holds the writers' lock, then hold it until this one ends.
 
@@ -351,21 +457,6 @@ def lock_writers(connection: Connection) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.execute(_LOCK_WRITERS)
-
-
-def without_transaction(session: Session) -> Session:
-    """Let ``session`` run each statement alone, outside a transaction, on PostgreSQL; return it.
-
-    Call it before the session's first statement. For reads that need no
-    common snapshot (each is checked again where it matters), and for a
-    write made in one statement, which then commits on its own: PostgreSQL
-    spends no round trip on BEGIN and none on the COMMIT or ROLLBACK that
-    closes the session. SQLite keeps its usual deferred transaction, which
-    costs it nothing comparable.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    return session
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -400,32 +491,75 @@ def transaction(sessions: sessionmaker[Session], *, serialised: bool = True) -> 
 class CompiledStatement:
     """A Core ``statement`` compiled once per dialect and run as that dialect's SQL.
 
-    For the few statements every issuance runs: ``Connection.execute`` spends
-    more time per statement (cache key, parameter processing, result set-up)
-    than the database does, and SQL compiled by SQLAlchemy for the
-    connection's dialect stays as portable as the statement it came from.
-    Nothing converts types on the way: use it only for statements whose
-    parameters and result columns are plain strings, integers and booleans,
-    which every driver passes through (a boolean may come back as 0 or 1),
-    and without expanding ("IN list") parameters.
+    For the few statements every issuance or verification runs:
+    ``Connection.execute`` spends more time per statement (cache key,
+    parameter processing, result set-up) than the database does, and SQL
+    compiled by SQLAlchemy for the connection's dialect stays as portable as
+    the statement it came from. Nothing converts parameters on the way: use
+    it only for statements whose parameters are plain strings, integers and
+    booleans (or, on PostgreSQL, lists of them), which every driver passes
+    through, and without expanding ("IN list") parameters. Rows read from a
+    driver cursor with :meth:`first` are converted as SQLAlchemy would (JSON
+    text decoded); those of :meth:`execute` come as the driver gives them (a
+    boolean may come back as 0 or 1).
     """
 
     def __init__(self, statement: Executable) -> None:
         self._statement = statement
-        self._compiled: dict[Dialect, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+        self._compiled: dict[Dialect, _Compiled] = {}
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        compiled = self._compiled.get(dialect)
+        if compiled is None:
+            sql = self._statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+            order = tuple(sql.positiontup) if sql.positional else None
+            columns = getattr(self._statement, "selected_columns", ())
+            processors = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in columns
+            )
+            # Literals in the statement (the 1 of "count + 1") are binds too.
+            compiled = self._compiled[dialect] = _Compiled(
+                sql.string, order, dict(sql.params), processors
+            )
+        return compiled
+
+    def _arguments(self, compiled: _Compiled, parameters: Mapping[str, Any]) -> Any:
+        values = {**compiled.literals, **parameters}
+        return values if compiled.order is None else tuple(values[name] for name in compiled.order)
 
     def execute(
         self, connection: Connection, parameters: Mapping[str, Any]
     ) -> CursorResult[*tuple[Any, ...]]:
         """Run the statement on ``connection`` with ``parameters`` (bind name -> value)."""
-        dialect = connection.dialect
-        compiled = self._compiled.get(dialect)
-        if compiled is None:
-            sql = self._statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-            order = tuple(sql.positiontup) if sql.positional else None
-            # Literals in the statement (the 1 of "count + 1") are binds too.
-            compiled = self._compiled[dialect] = (sql.string, order, dict(sql.params))
-        sql_text, order, literals = compiled
-        values = {**literals, **parameters}
-        arguments = values if order is None else tuple(values[name] for name in order)
-        return connection.exec_driver_sql(sql_text, arguments)  # type: ignore[arg-type]
+        compiled = self._for(connection.dialect)
+        return connection.exec_driver_sql(compiled.sql, self._arguments(compiled, parameters))
+
+    def run(self, cursor: Any, dialect: Dialect, parameters: Mapping[str, Any]) -> Any:
+        """Run the statement on a driver ``cursor`` of ``dialect`` (a :class:`KeptConnection`'s).
+
+        Returns the cursor, for its ``rowcount`` or rows.
+        """
+        compiled = self._for(dialect)
+        cursor.execute(compiled.sql, self._arguments(compiled, parameters))
+        return cursor
+
+    def first(
+        self, cursor: Any, dialect: Dialect, parameters: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """Run the statement as :meth:`run` does; its first row, converted (None: no row)."""
+        row = self.run(cursor, dialect, parameters).fetchone()
+        if row is None:
+            return None
+        processors = self._for(dialect).processors
+        return tuple(
+            value if process is None or value is None else process(value)
+            for value, process in zip(row, processors or (None,) * len(row), strict=True)
+        )
+
+
+class _Compiled(NamedTuple):
+    sql: str
+    order: tuple[str, ...] | None
+    literals: dict[str, Any]
+    processors: tuple[Any, ...]

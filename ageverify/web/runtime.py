@@ -127,6 +127,7 @@ class Runtime:
     def close(self) -> None:
         """Release database connections (for tests and short-lived commands)."""
         self.verification_keys.close()
+        self.issuer.close()
         self.engine.dispose()
 
 

@@ -242,7 +242,7 @@ def test_a_key_revoked_with_no_replacement_burns_nothing(
 
 def test_failure_while_counting_rolls_back_everything(issuer, clock, sessions, monkeypatch):
     class Broken:
-        def execute(self, *args):
+        def run(self, *args):
             raise RuntimeError("disk full")
 
     monkeypatch.setattr(service, "_count_facts", lambda facts: Broken())

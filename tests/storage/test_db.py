@@ -28,10 +28,10 @@ from ageverify.storage import (
 from ageverify.storage.db import (
     LOCK_TIMEOUT_MS,
     CompiledStatement,
+    KeptConnection,
     ScalarReader,
     announce_log_append,
     lock_writers,
-    without_transaction,
 )
 
 
@@ -280,19 +280,35 @@ def test_scalar_reader_on_a_channel_replaces_a_listener_the_server_dropped(count
         reader.close()
 
 
-def test_scalar_reader_never_uses_a_connection_opened_before_a_fork(tmp_path, monkeypatch):
+def _read_once(engine):
+    reader = ScalarReader(engine, "SELECT 1")
+    return reader, lambda: reader.read()
+
+
+def _run_once(engine):
+    connection = KeptConnection(engine)
+
+    def use() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    return connection, use
+
+
+@pytest.mark.parametrize("keeper", [_read_once, _run_once], ids=["ScalarReader", "KeptConnection"])
+def test_a_kept_connection_is_never_one_opened_before_a_fork(keeper, tmp_path, monkeypatch):
     import ageverify.storage.db as db
 
     engine = make_engine(f"sqlite:///{tmp_path / 'forked.db'}")
-    reader = ScalarReader(engine, "SELECT 1")
+    kept, use = keeper(engine)
     try:
-        assert reader.read() == 1
-        parent = reader._held.connection
+        use()
+        parent = kept._held.connection
         monkeypatch.setattr(db.os, "getpid", lambda: -1)  # as in a forked child
-        assert reader.read() == 1
-        assert reader._held.connection is not parent
+        use()
+        assert kept._held.connection is not parent
     finally:
-        reader.close()
+        kept.close()
         engine.dispose()
 
 
@@ -304,35 +320,6 @@ def test_scalar_reader_reads_an_in_memory_database_through_its_one_connection():
     reader = ScalarReader(engine, "SELECT count(*) FROM verifiers")
     assert reader.read() == 1
     engine.dispose()
-
-
-def test_statements_without_transaction_leave_none_open_on_postgresql(pg_url):
-    import psycopg
-
-    engine = make_engine(pg_url)
-    create_schema(engine)
-    sessions = session_factory(engine)
-    try:
-        with without_transaction(sessions()) as session:
-            session.execute(select(Verifier.id)).all()
-            driver = session.connection().connection.dbapi_connection
-            # No BEGIN was sent: the server sees an idle connection, not one in a transaction.
-            assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        # Back in the pool, the connection opens transactions again: a failed block leaves nothing.
-        with pytest.raises(RuntimeError), transaction(sessions) as session:
-            session.add(_verifier())
-            session.flush()
-            raise RuntimeError("undo")
-        with sessions() as session:
-            assert session.get(Verifier, "v1") is None
-    finally:
-        engine.dispose()
-
-
-def test_statements_without_transaction_change_nothing_on_sqlite(sqlite_sessions):
-    with without_transaction(sqlite_sessions()) as session:
-        session.execute(select(Verifier.id)).all()
-        assert session.connection().connection.dbapi_connection.in_transaction
 
 
 def test_in_memory_database_is_shared_between_sessions():
@@ -381,6 +368,105 @@ def test_compiled_statement_runs_like_core(sessions):
             record.execute(session.connection(), row)
     with sessions() as session:
         assert session.scalar(select(IssuanceCount.count)) == 2
+
+
+@pytest.fixture
+def kept(database_url: str) -> Iterator[tuple[KeptConnection, sessionmaker[Session]]]:
+    """A KeptConnection and sessions on ``database_url``, with the schema."""
+    engine = make_engine(database_url)
+    create_schema(engine)
+    connection = KeptConnection(engine)
+    yield connection, session_factory(engine)
+    connection.close()
+    engine.dispose()
+
+
+_RECORD_COUNT = CompiledStatement(insert(_COUNTS))
+_COUNT_ROW = {"day": "2026-01-01", "method": "bank", "threshold": 18, "over": True, "count": 1}
+
+
+def test_kept_connection_commits_each_statement_or_the_transaction(kept):
+    connection, sessions = kept
+    with connection.cursor() as cursor:
+        assert _RECORD_COUNT.run(cursor, connection.dialect, _COUNT_ROW).rowcount == 1
+    with connection.cursor(transaction=True) as cursor:
+        _RECORD_COUNT.run(cursor, connection.dialect, {**_COUNT_ROW, "threshold": 21})
+    with sessions() as session:
+        assert sorted(session.scalars(select(IssuanceCount.threshold))) == [18, 21]
+
+
+def test_kept_connection_rolls_a_failed_transaction_back_whole(kept):
+    connection, sessions = kept
+    with pytest.raises(IntegrityError), connection.cursor(transaction=True) as cursor:
+        _RECORD_COUNT.run(cursor, connection.dialect, _COUNT_ROW)
+        _RECORD_COUNT.run(cursor, connection.dialect, _COUNT_ROW)  # the same key again
+    with pytest.raises(RuntimeError), connection.cursor(transaction=True) as cursor:
+        _RECORD_COUNT.run(cursor, connection.dialect, _COUNT_ROW)
+        raise RuntimeError("signing failed")
+    with sessions() as session:
+        assert session.scalars(select(IssuanceCount.threshold)).all() == []
+    # The connection is usable again: nothing was left open on it.
+    with connection.cursor() as cursor:
+        _RECORD_COUNT.run(cursor, connection.dialect, _COUNT_ROW)
+    with sessions() as session:
+        assert session.scalars(select(IssuanceCount.threshold)).all() == [18]
+
+
+def test_kept_connection_reads_rows_converted_as_sqlalchemy_would(kept):
+    connection, sessions = kept
+    with transaction(sessions) as session:
+        session.add(_verifier())
+    read = CompiledStatement(
+        select(Verifier.methods, Verifier.status, Verifier.id == "v1").where(
+            Verifier.id == bindparam("id")
+        )
+    )
+    with connection.cursor() as cursor:
+        # JSON text decoded, and a boolean a boolean, on SQLite as on PostgreSQL.
+        assert read.first(cursor, connection.dialect, {"id": "v1"}) == (["bank"], "active", True)
+        assert read.first(cursor, connection.dialect, {"id": "v2"}) is None
+
+
+def test_kept_connection_raises_driver_errors_as_sqlalchemy_errors(kept):
+    connection, _ = kept
+    with pytest.raises(DBAPIError) as raised, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM no_such_table")
+    assert not raised.value.connection_invalidated
+    assert connection._held.connection is None  # dropped: the next block opens another
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 41 + 1")
+        assert cursor.fetchone()[0] == 42
+
+
+def test_kept_connection_answers_a_dropped_connection_once_with_an_error(pg_url):
+    engine = make_engine(pg_url)
+    connection = KeptConnection(engine)
+    try:
+        with connection.cursor() as cursor:
+            backend = cursor.execute("SELECT pg_backend_pid()").fetchone()[0]
+        killer = make_engine(pg_url)
+        with killer.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        killer.dispose()
+        with pytest.raises(OperationalError) as raised, connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        assert raised.value.connection_invalidated
+        with connection.cursor() as cursor:
+            assert cursor.execute("SELECT pg_backend_pid()").fetchone()[0] != backend
+    finally:
+        connection.close()
+        engine.dispose()
+
+
+def test_kept_connection_uses_an_in_memory_database_through_its_one_connection():
+    engine = make_engine("sqlite://")
+    create_schema(engine)
+    connection = KeptConnection(engine)
+    with connection.cursor(transaction=True) as cursor:
+        _RECORD_COUNT.run(cursor, connection.dialect, _COUNT_ROW)
+    with session_factory(engine)() as session:
+        assert session.scalars(select(IssuanceCount.threshold)).all() == [18]
+    engine.dispose()
 
 
 def test_compiled_statement_uses_the_dialect_parameter_style():
