@@ -419,7 +419,12 @@ class KeptConnection:
             try:
                 yield cursor
             except BaseException:
-                cursor.execute("ROLLBACK")
+                # A ROLLBACK that fails (the connection went with the
+                # transaction) must not hide why the block failed; a
+                # connection left unusable fails its next statement and is
+                # dropped then.
+                with contextlib.suppress(Exception):
+                    cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
         finally:

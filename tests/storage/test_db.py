@@ -458,6 +458,28 @@ def test_kept_connection_answers_a_dropped_connection_once_with_an_error(pg_url)
         engine.dispose()
 
 
+def test_kept_connection_raises_the_blocks_error_when_its_rollback_fails_too(pg_url):
+    engine = make_engine(pg_url)
+    connection = KeptConnection(engine)
+    killer = make_engine(pg_url)
+    try:
+        failing = pytest.raises(RuntimeError, match="signing failed")
+        with failing, connection.cursor(transaction=True) as cursor:
+            backend = cursor.execute("SELECT pg_backend_pid()").fetchone()[0]
+            with killer.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+            raise RuntimeError("signing failed")
+        # The dead connection fails its next statement, is dropped, and replaced.
+        with pytest.raises(OperationalError), connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        with connection.cursor() as cursor:
+            assert cursor.execute("SELECT 1").fetchone()[0] == 1
+    finally:
+        killer.dispose()
+        connection.close()
+        engine.dispose()
+
+
 def test_kept_connection_uses_an_in_memory_database_through_its_one_connection():
     engine = make_engine("sqlite://")
     create_schema(engine)
