@@ -27,7 +27,17 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, exists, insert, select, text
+from sqlalchemy import (
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,16 +85,15 @@ class _Found(NamedTuple):
 # Records the jti only while :kid is still the key that signs in the epoch of
 # :start: no row inserted means the batch was signed by a key retired or
 # revoked since. A jti recorded before fails on the primary key.
-_RECORD_USE = CompiledStatement(
-    insert(_used).from_select(
-        ["verifier_id", "jti", "expires_at"],
-        select(
-            bindparam("verifier_id", type_=_used.c.verifier_id.type),
-            bindparam("jti", type_=_used.c.jti.type),
-            bindparam("expires_at", type_=_used.c.expires_at.type),
-        ).where(ACTIVE_KID.scalar_subquery() == bindparam("kid")),
-    )
+_RECORD = insert(_used).from_select(
+    ["verifier_id", "jti", "expires_at"],
+    select(
+        bindparam("verifier_id", type_=_used.c.verifier_id.type),
+        bindparam("jti", type_=_used.c.jti.type),
+        bindparam("expires_at", type_=_used.c.expires_at.type),
+    ).where(ACTIVE_KID.scalar_subquery() == bindparam("kid")),
 )
+_RECORD_USE = CompiledStatement(_RECORD)
 _PURGE_USED = delete(_used).where(_used.c.expires_at < bindparam("now"))
 
 
@@ -94,7 +103,7 @@ def _count_facts(facts: int) -> CompiledStatement:
 
     One upsert (SQLite 3.24+): a fact's first issuance of the day inserts
     its row, the others add one to it. Only SQLite runs it (PostgreSQL
-    counts in _RECORD_AND_COUNT_POSTGRESQL), hence the dialect's own insert.
+    counts in :func:`_record_and_count`), hence the dialect's own insert.
     """
     from sqlalchemy.dialects import sqlite
 
@@ -108,45 +117,63 @@ def _count_facts(facts: int) -> CompiledStatement:
         }
         for i in range(facts)
     ]
-    statement = sqlite.insert(_counts).values(rows)
     return CompiledStatement(
-        statement.on_conflict_do_update(
+        sqlite.insert(_counts)
+        .values(rows)
+        .on_conflict_do_update(
             index_elements=list(_counts.primary_key.columns),
             set_={"count": _counts.c.count + 1},
         )
     )
 
 
-# PostgreSQL does the record and the counts in one statement, which commits on
-# its own: both data-modifying parts run to completion or neither does. The
-# counts take one row per fact (the arrays :thresholds and :overs) for each
-# row recorded, so a key no longer current inserts nothing anywhere; the
-# result is the number of jtis recorded (0 or 1).
-_RECORD_AND_COUNT_POSTGRESQL = CompiledStatement(
-    text(
-        """
-        WITH recorded AS (
-            INSERT INTO used_attestations (verifier_id, jti, expires_at)
-            SELECT CAST(:verifier_id AS VARCHAR), CAST(:jti AS VARCHAR), CAST(:expires_at AS BIGINT)
-            WHERE (
-                SELECT kid FROM signing_keys
-                WHERE status = 'active' AND epoch_start = :start
-                ORDER BY created_at, kid LIMIT 1
-            ) = :kid
-            RETURNING 1
-        ), counted AS (
-            INSERT INTO issuance_counts (day, method, threshold, "over", count)
-            SELECT :day, :method, fact.threshold, fact."over", 1
-            FROM recorded,
-                unnest(CAST(:thresholds AS INTEGER[]), CAST(:overs AS BOOLEAN[]))
-                    AS fact(threshold, "over")
-            ON CONFLICT (day, method, threshold, "over")
-                DO UPDATE SET count = issuance_counts.count + 1
-        )
+@functools.cache
+def _record_and_count() -> CompiledStatement:
+    """PostgreSQL's record and counts in one statement, which commits on its own.
+
+    Both data-modifying parts run to completion or neither does::
+
+        WITH recorded AS (INSERT INTO used_attestations ... WHERE <:kid signs> RETURNING 1),
+        counted AS (INSERT INTO issuance_counts ...
+                    SELECT :day, :method, fact.threshold, fact.over, 1
+                    FROM recorded JOIN unnest(:thresholds, :overs) AS fact ON true
+                    ON CONFLICT (day, method, threshold, over) DO UPDATE SET count = count + 1)
         SELECT count(*) FROM recorded
-        """
+
+    The counts take one row per fact for each row recorded, so a key no
+    longer current writes nothing anywhere; the result is the number of jtis
+    recorded (0 or 1). Built on first use: a SQLite process never loads the
+    PostgreSQL dialect.
+    """
+    from sqlalchemy.dialects import postgresql
+
+    recorded = _RECORD.returning(literal_column("1")).cte("recorded")
+    fact = (
+        func.unnest(
+            bindparam("thresholds", type_=postgresql.ARRAY(_counts.c.threshold.type)),
+            bindparam("overs", type_=postgresql.ARRAY(_counts.c.over.type)),
+        )
+        .table_valued("threshold", "over")
+        .render_derived(name="fact")
     )
-)
+    facts = select(
+        bindparam("day", type_=_counts.c.day.type),
+        bindparam("method", type_=_counts.c.method.type),
+        fact.c.threshold,
+        fact.c.over,
+        literal(1, _counts.c.count.type),
+    ).select_from(recorded.join(fact, true()))
+    counted = (
+        postgresql.insert(_counts)
+        .from_select(["day", "method", "threshold", "over", "count"], facts)
+        .on_conflict_do_update(
+            index_elements=list(_counts.primary_key.columns),
+            set_={"count": _counts.c.count + 1},
+        )
+        .cte("counted")
+    )
+    return CompiledStatement(select(func.count()).select_from(recorded).add_cte(counted))
+
 
 # HTTP paths of the issuer, as published in the discovery document.
 JWKS_PATH = "/.well-known/jwks.json"
@@ -303,7 +330,7 @@ class Issuer:
                 # One statement: it commits on its own, atomically.
                 with self._kept.cursor() as cursor:
                     parameters = {**record, **counts}
-                    cursor = _RECORD_AND_COUNT_POSTGRESQL.run(cursor, dialect, parameters)
+                    cursor = _record_and_count().run(cursor, dialect, parameters)
                     return bool(cursor.fetchone()[0])
             with self._kept.cursor(transaction=True) as cursor:
                 if _RECORD_USE.run(cursor, dialect, record).rowcount == 0:
