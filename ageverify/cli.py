@@ -8,6 +8,7 @@ and a non-zero exit status, never as a traceback.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -278,6 +279,18 @@ def prepare_metrics_folder() -> str:
     return folder
 
 
+def freeze_startup_objects(worker: object) -> None:
+    """Leave the objects of a worker's start out of the garbage collector's scans.
+
+    A gunicorn hook, run once the worker has built the app. The modules, app
+    and caches built at start live as long as the worker; a full collection
+    walked all of them (about 35 ms here) and stalled the request being
+    served. Frozen, they are never scanned again (``gc.freeze``, which the gc
+    documentation suggests for servers that fork workers).
+    """
+    gc.freeze()
+
+
 def server_options(
     *, host: str | None = None, port: int | None = None, workers: int | None = None
 ) -> dict[str, Any]:
@@ -330,6 +343,7 @@ def server_options(
         "control_socket_disable": True,
         # Metrics of all workers in one scrape (see prepare_metrics_folder).
         "child_exit": metrics.child_exit,
+        "post_worker_init": freeze_startup_objects,
     }
 
 

@@ -736,3 +736,24 @@ def _check_compose(path: Path) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=120,
     )
+
+
+def test_the_gunicorn_config_takes_every_server_option() -> None:
+    """deploy/gunicorn.conf.py and ``ageverify serve`` run with the same settings."""
+    text = (ROOT / GUNICORN_CONF).read_text(encoding="utf-8")
+    wired = set(re.findall(r'^(\w+) = _options\["(\w+)"\]$', text, flags=re.MULTILINE))
+    assert {name for name, key in wired if name == key} == set(server_options())
+
+
+def test_workers_leave_their_start_out_of_garbage_collection() -> None:
+    import gc
+
+    from ageverify.cli import freeze_startup_objects
+
+    hook = server_options()["post_worker_init"]
+    assert hook is freeze_startup_objects
+    try:
+        hook(None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
