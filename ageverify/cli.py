@@ -308,9 +308,9 @@ def server_options(
     if workers is None:
         configured = os.environ.get("AGEVERIFY_WORKERS")
         # gunicorn's advice. Measured on 2 CPUs: CPUs + 1 workers serve more
-        # verifications per second (fewer processes taking turns), but at 70%
-        # of that rate the p99 latency goes from ~13 ms to over 100 ms, as a
-        # sync worker also waits on the database and on each client's close.
+        # verifications per second (fewer processes taking turns); their p99
+        # at 70% of that rate was better on SQLite and worse on PostgreSQL,
+        # by less than the machine's own swings. No case to leave the advice.
         workers = int(configured) if configured else min(2 * multiprocessing.cpu_count() + 1, 8)
     return {
         "bind": bind,

@@ -212,11 +212,25 @@ def announce_log_append(connection: Connection) -> None:
         connection.exec_driver_sql(f"NOTIFY {LOG_CHANNEL}")
 
 
-class _Held(threading.local):
-    # The kept driver connection and the process that opened it; the last
-    # value read, whether a notification came since, and when it was read.
+class _Kept(threading.local):
+    # A thread's kept driver connection and the process that opened it.
     pid: int | None = None
     connection: Any = None
+
+
+def _close_kept(held: _Kept) -> None:
+    """Close the thread's kept connection, if it has one this process opened."""
+    connection, pid = held.connection, held.pid
+    held.connection, held.pid = None, None
+    # One opened before a fork is the parent's to close.
+    if connection is not None and pid == os.getpid():
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
+class _Held(_Kept):
+    # Besides the connection: the last value read, whether a notification
+    # came since, and when it was read.
     value: Any = None
     stale: bool = True
     read_at: float = 0.0
@@ -298,12 +312,8 @@ class ScalarReader:
 
     def close(self) -> None:
         """Close this thread's connection, if it has one."""
-        held = self._held
-        connection, pid = held.connection, held.pid
-        held.connection, held.pid, held.stale = None, None, True
-        if connection is not None and pid == os.getpid():
-            with contextlib.suppress(Exception):
-                connection.close()
+        self._held.stale = True
+        _close_kept(self._held)
 
     def _moved(self, connection: Any) -> bool:
         """Whether to query: notified since the last query, or that query is too old."""
@@ -355,11 +365,6 @@ def _open_kept(engine: Engine) -> Any:
                 driver.close()
             raise
     return driver
-
-
-class _Kept(threading.local):
-    pid: int | None = None
-    connection: Any = None
 
 
 class KeptConnection:
@@ -445,12 +450,7 @@ class KeptConnection:
 
     def close(self) -> None:
         """Close this thread's connection, if it has one."""
-        held = self._held
-        connection, pid = held.connection, held.pid
-        held.connection, held.pid = None, None
-        if connection is not None and pid == os.getpid():
-            with contextlib.suppress(Exception):
-                connection.close()
+        _close_kept(self._held)
 
 
 def lock_writers(connection: Connection) -> None:
