@@ -65,6 +65,9 @@ RESERVED_CLAIM_NAMES = frozenset({"_sd", "...", "_sd_alg", "cnf"})
 # ----------------------------------------------------------------------------
 
 _DIGEST_BYTES = 32
+# A salt's base64url: 22 characters, which '["' before it fills to 24 bytes,
+# whole base64 groups (see _disclosure_starts).
+_SALT_CHARS = 22
 
 
 def age_claim(threshold: int) -> str:
@@ -226,22 +229,63 @@ def _b64url(data: bytes | bytearray) -> bytes:
     return _b2a(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
 
 
-def _b64url_each(data: bytes, size: int) -> list[bytes]:
-    """The unpadded base64url of each ``size``-byte item of ``data``, in one encoder call.
+# Batches are encoded in one encoder call, not one per item: a batch holds
+# hundreds of salts and digests, and a call costs more than its encoding.
+# Each item is laid out followed by zero bytes up to a multiple of three
+# (its "spread"), so that it fills whole base64 groups and the first
+# characters of its groups are exactly its own canonical encoding (the zero
+# bits are the ones canonical base64url requires).
 
-    Each item is followed by zero bytes up to a multiple of three, so that it
-    fills whole base64 groups and its first characters are exactly its own
-    canonical encoding (the zero bits are the ones canonical base64url
-    requires). A batch holds hundreds of salts and digests, and one call
-    per item costs more than the encoding itself.
-    """
-    gap = -size % 3
-    spread = bytearray((size + gap) * (len(data) // size))
-    for offset in range(size):
-        spread[offset :: size + gap] = data[offset::size]
-    text = _b64url(spread)
-    width, length = (size + gap) // 3 * 4, (4 * size + 2) // 3
+
+def _gap(size: int) -> bytes:
+    return bytes(-size % 3)
+
+
+def _spread(items: Sequence[bytes]) -> bytes:
+    """``items`` (all of one size) laid out for :func:`_b64url_items`."""
+    if not items:
+        return b""
+    gap = _gap(len(items[0]))
+    return gap.join(items) + gap
+
+
+def _random_spread(count: int, size: int) -> bytearray:
+    """``count`` random ``size``-byte items, laid out for :func:`_b64url_items`."""
+    width = size + len(_gap(size))
+    spread = bytearray(os.urandom(width * count))
+    for offset in range(size, width):
+        spread[offset::width] = bytes(count)
+    return spread
+
+
+def _b64url_items(spread: bytes | bytearray, size: int) -> list[bytes]:
+    """The unpadded base64url of each ``size``-byte item of ``spread``."""
+    text = _b2a(spread, newline=False).translate(_TO_URLSAFE)
+    width, length = (size + len(_gap(size))) // 3 * 4, (4 * size + 2) // 3
     return [text[start : start + length] for start in range(0, len(text), width)]
+
+
+def _b64url_all(items: list[bytes]) -> list[bytes]:
+    """The unpadded base64url of each of ``items``: in one call when they have one size."""
+    sizes = {len(item) for item in items}
+    if len(sizes) != 1:
+        return [_b64url(item) for item in items]
+    return _b64url_items(_spread(items), sizes.pop())
+
+
+def _disclosure_starts(salts: bytes | bytearray, count: int) -> bytes:
+    """base64url of ``["<salt>`` for each of the ``count`` salts laid out in ``salts``.
+
+    24 bytes each, so 32 characters each. The salts' encodings come in
+    24-character groups, 22 characters of salt and two of zero padding:
+    those two become the next disclosure's ``["``.
+    """
+    if not count:
+        return b""
+    text = bytearray(_b2a(salts, newline=False).translate(_TO_URLSAFE))
+    text[_SALT_CHARS::24] = b"[" * count
+    text[_SALT_CHARS + 1 :: 24] = b'"' * count
+    return _b64url(b'["' + text[:-2])
 
 
 def issue_credential_batch(
@@ -261,10 +305,11 @@ def issue_credential_batch(
     The arguments are those of :func:`issue_credential`, with the holders'
     public JWKs in ``holder_jwks`` and ``salts`` (for tests) of
     ``16 * len(age_over) * len(holder_jwks)`` bytes. The work that does not
-    depend on the holder (checks, header, payload start, the encoder calls
-    and one read of the operating system's randomness) is done once per
-    batch; every credential still gets its own salts and decoys, so no
-    salt, digest or decoy links two credentials of a batch.
+    depend on the holder (checks, header, payload start, the reads of the
+    operating system's randomness, the encoding of salts, digests, payloads
+    and signatures) is done once per batch; every credential still gets its
+    own salts and decoys, so no salt, digest or decoy links two credentials
+    of a batch.
     """
     for holder_jwk in holder_jwks:
         if not jose.PRIVATE_JWK_MEMBERS.isdisjoint(holder_jwk):
@@ -278,30 +323,30 @@ def issue_credential_batch(
         raise ValueError("age_over values must be booleans")
     sign = jose.es256_signer(signing_key)
     count, holders = len(claims), len(holder_jwks)
-    salt_size, decoy_size = SALT_BYTES * count * holders, _DIGEST_BYTES * decoys * holders
+    disclosures_count, decoys_count = count * holders, decoys * holders
+    salt_spread: bytes | bytearray
     if salts is None:
-        randomness = os.urandom(salt_size + decoy_size)
-        salts, randomness = randomness[:salt_size], randomness[salt_size:]
+        salt_spread = _random_spread(disclosures_count, SALT_BYTES)
+    elif len(salts) != SALT_BYTES * disclosures_count:
+        raise ValueError(f"salts must be {SALT_BYTES} bytes per age_over entry and holder")
     else:
-        if len(salts) != salt_size:
-            raise ValueError(f"salts must be {SALT_BYTES} bytes per age_over entry and holder")
-        randomness = os.urandom(decoy_size)
-    # '["' and a 22-character salt make 24 bytes, whole base64 groups: the
-    # encoding of a disclosure is the encoding of that start followed by the
-    # cached encoding of the rest, '","age_over_NN",value]'.
-    starts = _b64url(b"".join([b'["' + salt for salt in _b64url_each(salts, SALT_BYTES)]))
+        salt_spread = _spread(
+            [salts[start : start + SALT_BYTES] for start in range(0, len(salts), SALT_BYTES)]
+        )
+    starts = _disclosure_starts(salt_spread, disclosures_count)
     tails = [_disclosure_tail(threshold, value) for threshold, value in claims] * holders
     disclosures = [starts[32 * index : 32 * index + 32] + tail for index, tail in enumerate(tails)]
     sha256 = hashlib.sha256
-    digests = _b64url_each(
-        b"".join([sha256(disclosure).digest() for disclosure in disclosures]), _DIGEST_BYTES
-    )
     # A decoy is indistinguishable from a digest: both are 32 uniform bytes.
-    decoy_digests = _b64url_each(randomness, _DIGEST_BYTES)
-    header, head = _credential_header(kid), _payload_head(issuer, iat, exp)
-    credentials = []
+    sd_items = _b64url_items(
+        _spread([sha256(disclosure).digest() for disclosure in disclosures])
+        + _random_spread(decoys_count, _DIGEST_BYTES),
+        _DIGEST_BYTES,
+    )
+    digests, decoy_digests = sd_items[:disclosures_count], sd_items[disclosures_count:]
+    head = _payload_head(issuer, iat, exp)
+    payloads = []
     for index, holder_jwk in enumerate(holder_jwks):
-        own = disclosures[index * count : (index + 1) * count]
         # RFC 9901 requires hiding the claims' order and names sorting the
         # digests alphanumerically as one way: digests and decoys are uniform
         # random strings, so each claim's place is uniformly random, as after
@@ -310,29 +355,30 @@ def issue_credential_batch(
             digests[index * count : (index + 1) * count]
             + decoy_digests[index * decoys : (index + 1) * decoys]
         )
-        payload = b"".join(
-            (
-                head,
-                _jwk_json(holder_jwk),
-                _PAYLOAD_SD,
-                b'["' + b'","'.join(sd) + b'"]' if sd else b"[]",
-                _PAYLOAD_END,
-            )
-        )
-        signing_input = header + b"." + _b64url(payload)
-        # Disclosures are listed in threshold order, which the digests no longer reveal.
-        credentials.append(
+        payloads.append(
             b"".join(
                 (
-                    signing_input,
-                    b".",
-                    _b64url(sign(signing_input)),
-                    b"~",
-                    *(disclosure + b"~" for disclosure in own),
+                    head,
+                    _jwk_json(holder_jwk),
+                    _PAYLOAD_SD,
+                    b'["' + b'","'.join(sd) + b'"]' if sd else b"[]",
+                    _PAYLOAD_END,
                 )
-            ).decode("ascii")
+            )
         )
-    return credentials
+    header = _credential_header(kid) + b"."
+    signing_inputs = [header + payload for payload in _b64url_all(payloads)]
+    signatures = _b64url_items(_spread([sign(text) for text in signing_inputs]), 64)
+    # Disclosures are listed in threshold order, which the digests no longer
+    # reveal; every credential's take the same length.
+    listed = b"~".join(disclosures) + b"~" if disclosures else b""
+    length = len(listed) // holders if holders else 0
+    return [
+        b"".join(
+            (text, b".", signature, b"~", listed[index * length : (index + 1) * length])
+        ).decode("ascii")
+        for index, (text, signature) in enumerate(zip(signing_inputs, signatures, strict=True))
+    ]
 
 
 def make_key_binding(

@@ -43,7 +43,12 @@ def parse_holder_keys(value: object, max_batch: int) -> list[dict[str, str]]:
         )
     if any(isinstance(jwk, dict) and not PRIVATE_JWK_MEMBERS.isdisjoint(jwk) for jwk in value):
         raise IssuanceError("holder-key-private")
-    keys: list[dict[str, str]] = []
+    keys = _parse_valid_keys(value)
+    if keys is not None:
+        return keys
+    # Something is wrong: the keys are checked again one by one, so that the
+    # first bad key in the list decides the error.
+    keys = []
     seen: set[tuple[str, str]] = set()
     for jwk in value:
         if not isinstance(jwk, dict):
@@ -61,6 +66,56 @@ def parse_holder_keys(value: object, max_batch: int) -> list[dict[str, str]]:
         seen.add(coordinates)
         keys.append({"kty": "EC", "crv": "P-256", "x": jwk["x"], "y": jwk["y"]})
     return keys
+
+
+def _parse_valid_keys(value: list[Any]) -> list[dict[str, str]] | None:
+    """``parse_holder_keys``'s result when every key is valid, else ``None``.
+
+    The same rules, with the coordinates of the whole batch decoded in one
+    call: up to 30 keys come in every request.
+    """
+    if not all(
+        isinstance(jwk, dict)
+        and jwk.get("kty") == "EC"
+        and jwk.get("crv") == "P-256"
+        and jwk.get("alg", "ES256") == "ES256"
+        and _EC_MEMBERS.issuperset(jwk)
+        for jwk in value
+    ):
+        return None
+    xs, ys = [jwk.get("x") for jwk in value], [jwk.get("y") for jwk in value]
+    numbers = _decode_coordinates(xs + ys)
+    if numbers is None or not all(map(_on_curve, numbers[: len(xs)], numbers[len(xs) :])):
+        return None
+    if len(set(zip(xs, ys, strict=True))) != len(value):
+        return None
+    return [{"kty": "EC", "crv": "P-256", "x": x, "y": y} for x, y in zip(xs, ys, strict=True)]
+
+
+def _decode_coordinates(coordinates: list[object]) -> list[int] | None:
+    """The numbers of base64url P-256 coordinates, or ``None`` if any is not one.
+
+    A coordinate is 32 bytes, 43 canonical base64url characters. Each is
+    followed by an ``A`` (six zero bits), so that all decode in one call,
+    33 bytes each; the last of these holds the coordinate's two unused
+    bits, which must be zero.
+    """
+    if not all(isinstance(text, str) and len(text) == 43 for text in coordinates):
+        return None
+    try:
+        data = b64url_decode("A".join(coordinates) + "A")  # type: ignore[arg-type]
+    except AgeVerifyError:
+        return None
+    if data[32::33].strip(b"\0"):
+        return None
+    return [int.from_bytes(data[start : start + 32], "big") for start in range(0, len(data), 33)]
+
+
+def _on_curve(px: int, py: int) -> bool:
+    """Whether the affine point (px, py) lies on P-256."""
+    if px >= _P256_P or py >= _P256_P:
+        return False
+    return (py * py - (px * px * px - 3 * px + _P256_B)) % _P256_P == 0
 
 
 def _is_p256_public_jwk(jwk: dict[str, Any]) -> bool:
@@ -82,10 +137,7 @@ def _is_p256_public_jwk(jwk: dict[str, Any]) -> bool:
         return False
     if len(x_bytes) != 32 or len(y_bytes) != 32:
         return False
-    px, py = int.from_bytes(x_bytes, "big"), int.from_bytes(y_bytes, "big")
-    if px >= _P256_P or py >= _P256_P:
-        return False
-    return (py * py - (px * px * px - 3 * px + _P256_B)) % _P256_P == 0
+    return _on_curve(int.from_bytes(x_bytes, "big"), int.from_bytes(y_bytes, "big"))
 
 
 def entailed_facts(age_over: Mapping[int, bool], thresholds: Iterable[int]) -> dict[int, bool]:

@@ -368,6 +368,23 @@ def test_batch_credentials_share_no_salt_digest_or_decoy() -> None:
     assert len(set(sd_entries)) == len(sd_entries) == 30 * (len(AGE_OVER) + 3)
 
 
+def test_every_byte_of_salts_and_decoys_is_random() -> None:
+    # Salts and decoys are laid out with padding bytes between them before
+    # encoding: a byte position that never varies would be padding taken for
+    # randomness. 120 salts and 90 decoys: a fixed position fails by chance
+    # with probability below 256**-89.
+    credentials = issue_batch(_holder_keys(30))
+    salts, sd_entries = [], []
+    for credential in credentials:
+        issuer_jwt, *own, _ = credential.split("~")
+        salts += [jose.b64url_decode(decode_part(d)[0]) for d in own]  # type: ignore[index]
+        sd_entries += [jose.b64url_decode(e) for e in decode_part(issuer_jwt.split(".")[1])["_sd"]]  # type: ignore[index]
+    assert {len(salt) for salt in salts} == {16} and {len(e) for e in sd_entries} == {32}
+    for values in (salts, sd_entries):
+        for position in range(len(values[0])):
+            assert len({value[position] for value in values}) > 1
+
+
 def test_every_credential_of_a_batch_verifies_with_its_own_holder_key() -> None:
     keys = _holder_keys(3)
     for key, credential in zip(keys, issue_batch(keys), strict=True):

@@ -24,6 +24,13 @@ def _off_curve() -> dict[str, str]:
     return {**GOOD, "y": jose.b64url_encode(bytes(y))}
 
 
+def _unused_bits_set() -> dict[str, str]:
+    # The last of 43 characters carries two bits past the 32 bytes: set one.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet[alphabet.index(GOOD["x"][-1]) | 1]
+    return {**GOOD, "x": GOOD["x"][:-1] + last}
+
+
 BAD_HOLDER_KEYS = [
     ("not a list", {"keys": [GOOD]}, "holder-keys-invalid"),
     ("a string", "[]", "holder-keys-invalid"),
@@ -51,6 +58,8 @@ BAD_HOLDER_KEYS = [
     ("point off the curve", [_off_curve()], "holder-keys-invalid"),
     ("short coordinate", [{**GOOD, "x": GOOD["x"][:-2]}], "holder-keys-invalid"),
     ("padded coordinate", [{**GOOD, "x": GOOD["x"] + "="}], "holder-keys-invalid"),
+    ("coordinate's unused bits set", [_unused_bits_set()], "holder-keys-invalid"),
+    ("coordinate not ASCII", [{**GOOD, "x": GOOD["x"][:-1] + "\u00e9"}], "holder-keys-invalid"),
     ("coordinate a number", [{**GOOD, "x": 5}], "holder-keys-invalid"),
     ("missing y", [{k: v for k, v in GOOD.items() if k != "y"}], "holder-keys-invalid"),
     ("unexpected member", [{**GOOD, "x5c": ["MIIB"]}], "holder-keys-invalid"),
@@ -71,6 +80,31 @@ def test_bad_holder_keys(value, code):
     with pytest.raises(IssuanceError) as caught:
         parse_holder_keys(value, 30)
     assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [(b[1], b[2]) for b in BAD_HOLDER_KEYS if isinstance(b[1], list) and len(b[1]) == 1],
+    ids=[b[0] for b in BAD_HOLDER_KEYS if isinstance(b[1], list) and len(b[1]) == 1],
+)
+def test_a_bad_key_among_good_ones_is_found_wherever_it_is(value, code):
+    # Valid batches are checked all at once; a bad key anywhere must still fail it.
+    _, good = holder_keys(4)
+    for place in range(5):
+        with pytest.raises(IssuanceError) as caught:
+            parse_holder_keys(good[:place] + value + good[place:], 30)
+        assert caught.value.code == code
+
+
+def test_the_first_bad_key_decides_the_error():
+    assert _code([GOOD, GOOD, _off_curve()]) == "holder-keys-duplicate"
+    assert _code([GOOD, _off_curve(), GOOD]) == "holder-keys-invalid"
+
+
+def _code(value: object) -> str:
+    with pytest.raises(IssuanceError) as caught:
+        parse_holder_keys(value, 30)
+    return caught.value.code
 
 
 def test_batch_limit_follows_the_setting():
