@@ -41,6 +41,12 @@ RUN groupadd --system --gid 10001 ageverify \
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-index --find-links /wheels "ageverify[postgresql,hsm]"
 
+# gunicorn runs optimised (python -OO, see CMD): without docstrings, each
+# worker holds about 5 MB less. Its bytecode is compiled here, as nothing can
+# be written at run time; the command line keeps its help (no -OO there).
+RUN python -OO -m compileall -q -j 0 -x '/(tests?|idle_test)/' \
+        "$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')"
+
 WORKDIR /app
 COPY deploy/gunicorn.conf.py deploy/gunicorn.conf.py
 
@@ -68,4 +74,4 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('AGEVERIFY_BIND', ':8000').rpartition(':')[2]; opener = urllib.request.build_opener(urllib.request.ProxyHandler({})); opener.open(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
 
-CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py"]
+CMD ["python", "-OO", "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"]

@@ -124,7 +124,7 @@ def _verification(state, demo, settings, *, rounds: int, number: int):  # type: 
     # First visits: every presentation comes from a credential (and holder key)
     # the platform has not seen, so no cache of the verifier helps.
     total = rounds * number + 1
-    holders = []
+    holders: list[Holder] = []
     while len(holders) < total:
         batch = [Holder() for _ in range(BATCH)]
         keys = [holder.new_keys(1)[0] for holder in batch]
@@ -168,6 +168,7 @@ def _verification(state, demo, settings, *, rounds: int, number: int):  # type: 
         return (*_split(issuer_jwt), point, *_split(kb_jwt))
 
     issuer_key = next(iter(verifier.keys().values()))
+    assert isinstance(issuer_key, ec.EllipticCurvePublicKey)  # noqa: S101 - ES256 credentials
 
     # Returning visitor: both keys already built, as a platform holding them would.
     credential_input, credential_sig, point, kb_input, kb_sig = raw_parts(returning[0][0])

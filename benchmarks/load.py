@@ -3,8 +3,10 @@
 Run with ``make bench`` (``python -m benchmarks.load``; ``--quick`` for a
 smoke run). Needs ``wrk`` (Debian: ``apt-get install wrk``).
 
-Two gunicorn servers run side by side on loopback, started with the same
-``deploy/gunicorn.conf.py`` (so the same workers, worker class and limits):
+Two gunicorn servers run side by side on loopback, started as the image
+starts the issuer (``python -OO -m gunicorn -c deploy/gunicorn.conf.py``,
+with bytecode compiled first), so with the same workers, worker class and
+limits:
 the issuer on a development instance, and the ceiling
 (``benchmarks/ceiling.py``), a Flask app doing only the cryptography of each
 request. Each endpoint is measured on both, alternately, and reported as a
@@ -68,6 +70,9 @@ WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
 LUA_SCRIPT = WRK_SCRIPTS / "post_bodies.lua"
 CONSTANT_RATE_SCRIPT = WRK_SCRIPTS / "constant_rate.lua"
 GUNICORN_CONF = REPO / "deploy" / "gunicorn.conf.py"
+# The interpreter's arguments before the config, as the image runs gunicorn
+# (its CMD: python -OO -m gunicorn -c deploy/gunicorn.conf.py).
+SERVER_ARGUMENTS = ("-OO", "-m", "gunicorn", "-c")
 VERIFY_PATH = "/v1/presentations/verify"
 ISSUE_PATH = "/v1/credentials"
 AUDIENCE = "https://platform.example"
@@ -367,7 +372,7 @@ def start_gunicorn(
     name: str, app: str | None, *, port: int, env: dict[str, str], log: Path
 ) -> Server:
     """``gunicorn -c deploy/gunicorn.conf.py [app]`` on loopback ``port``; ``app`` None: issuer."""
-    command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
+    command = [sys.executable, *SERVER_ARGUMENTS, str(GUNICORN_CONF)]
     if app is not None:
         command.append(app)
     with log.open("wb") as sink:
@@ -495,9 +500,15 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _server_env(instance: Path, url: str, database_url: str | None) -> dict[str, str]:
+def _server_env(
+    instance: Path, url: str, database_url: str | None, bytecode: Path
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGEVERIFY_")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # Bytecode compiled once and loaded after, as in the image (which compiles
+    # it when built): here into the run's folder, not next to the sources.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(bytecode)
     if "AGEVERIFY_WORKERS" in os.environ:
         env["AGEVERIFY_WORKERS"] = os.environ["AGEVERIFY_WORKERS"]
     env.update(
@@ -514,6 +525,33 @@ def _server_env(instance: Path, url: str, database_url: str | None) -> dict[str,
     return env
 
 
+# What the servers import, so that its bytecode is written before they start.
+_SERVER_IMPORTS = (
+    "import encodings.idna, logging.config, logging.handlers, gunicorn.app.wsgiapp, "
+    "gunicorn.arbiter, gunicorn.glogging, gunicorn.workers.sync, werkzeug.middleware.proxy_fix, "
+    "ageverify.cli, ageverify.web.errors, benchmarks.ceiling; "
+    "from ageverify import create_app; create_app()"
+)
+
+
+def _compile_bytecode(env: dict[str, str]) -> None:
+    """Write the servers' bytecode first, as the image is built with it.
+
+    Workers that compiled their modules themselves would hold the
+    compiler's leftovers in their memory for the whole run.
+    """
+    done = subprocess.run(  # noqa: S603 - our own arguments
+        [sys.executable, *SERVER_ARGUMENTS[:1], "-c", _SERVER_IMPORTS],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"compiling the servers' bytecode failed:\n{done.stderr}")
+
+
 def measure_backend(
     backend: str, folder: Path, plan: Plan, database_url: str | None = None
 ) -> Measured:
@@ -526,7 +564,7 @@ def measure_backend(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     instance = folder / "instance"
-    env = _server_env(instance, url, database_url)
+    env = _server_env(instance, url, database_url, folder.parent / "bytecode")
     init = subprocess.run(  # noqa: S603 - our own arguments
         [sys.executable, "-c", "from ageverify.cli import main; main()", "init", "--dev"],
         env=env,
@@ -537,6 +575,7 @@ def measure_backend(
     )
     if init.returncode != 0:
         raise RuntimeError(f"ageverify init --dev failed:\n{init.stdout}{init.stderr}")
+    _compile_bytecode(env)
 
     servers: list[Server] = []
     try:

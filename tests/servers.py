@@ -1,10 +1,10 @@
 """Issuer processes for the tests that need real ones: gunicorn on a free loopback port.
 
-``start_issuer`` runs ``gunicorn -c deploy/gunicorn.conf.py`` with the given
-environment; ``wait_ready`` polls ``/readyz``; ``worker_pids`` lists the
-workers of a gunicorn master, for tests that kill one; ``prepare_instance``
-initialises a development instance (database, keys, the demo verifier) and
-returns an admin token for it.
+``start_issuer`` runs ``python -OO -m gunicorn -c deploy/gunicorn.conf.py``
+(the image's command) with the given environment; ``wait_ready`` polls
+``/readyz``; ``worker_pids`` lists the workers of a gunicorn master, for
+tests that kill one; ``prepare_instance`` initialises a development instance
+(database, keys, the demo verifier) and returns an admin token for it.
 """
 
 from __future__ import annotations
@@ -93,7 +93,15 @@ def start_issuer(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start gunicorn with deploy/gunicorn.conf.py; its output goes to ``log``."""
     with log.open("ab") as sink:
         return subprocess.Popen(  # noqa: S603 - fixed argument list
-            [sys.executable, "-m", "gunicorn", "-c", str(REPO / "deploy" / "gunicorn.conf.py")],
+            # As the image runs it (Dockerfile CMD).
+            [
+                sys.executable,
+                "-OO",
+                "-m",
+                "gunicorn",
+                "-c",
+                str(REPO / "deploy" / "gunicorn.conf.py"),
+            ],
             cwd=log.parent,
             env=env,
             stdout=sink,

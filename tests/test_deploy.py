@@ -48,6 +48,8 @@ K8S = ROOT / "deploy" / "k8s"
 KUSTOMIZATION = K8S / "kustomization.yaml"
 EXAMPLE_SECRET = K8S / "secret.example.yaml"
 GUNICORN_CONF = "deploy/gunicorn.conf.py"
+# How the image, compose and Kubernetes start the issuer.
+SERVER_COMMAND = ["python", "-OO", "-m", "gunicorn", "-c", GUNICORN_CONF]
 
 # The oldest Kubernetes release the manifests are written for; its strict
 # schemas ship with kubernetes-validate.
@@ -259,8 +261,27 @@ def test_deployment_is_highly_available() -> None:
 def test_issuer_runs_the_image_command() -> None:
     command = json.loads(_dockerfile().cmd)
     assert _issuer_container()["command"] == command
-    assert command == ["gunicorn", "-c", GUNICORN_CONF]
+    assert command == SERVER_COMMAND
     assert (ROOT / GUNICORN_CONF).is_file()
+
+
+def test_the_image_compiles_the_bytecode_its_server_runs() -> None:
+    # The root filesystem is read-only: bytecode for python -OO that is not
+    # in the image is compiled again, in memory, by every worker.
+    final = _stages(_dockerfile())[-1]
+    runs = [i["value"] for i in final if i["instruction"] == "RUN"]
+    assert SERVER_COMMAND[1] == "-OO"
+    compile_step = next(run for run in runs if "compileall" in run)
+    assert compile_step.startswith("python -OO -m compileall")
+    assert 'get_path("stdlib")' in compile_step  # site-packages lies inside it
+    # ... after the packages are installed.
+    assert runs.index(compile_step) > next(i for i, run in enumerate(runs) if "pip install" in run)
+
+
+def test_the_load_benchmark_serves_as_the_image_does() -> None:
+    from benchmarks import load
+
+    assert ["python", *load.SERVER_ARGUMENTS, GUNICORN_CONF] == SERVER_COMMAND
 
 
 def test_migrations_run_before_the_issuer() -> None:
@@ -509,7 +530,7 @@ def test_dockerfile_serves_with_the_gunicorn_config() -> None:
     parser = _dockerfile()
     final = _stages(parser)[-1]
     command = json.loads(parser.cmd)
-    assert command[0] == "gunicorn"
+    assert command[:4] == ["python", "-OO", "-m", "gunicorn"]
     assert command[command.index("-c") + 1] == GUNICORN_CONF
     workdir = [i["value"] for i in final if i["instruction"] == "WORKDIR"][-1]
     copied = {

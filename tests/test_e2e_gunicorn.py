@@ -1,10 +1,10 @@
 """End to end through a real gunicorn process on a free loopback port.
 
-Starts ``python -m gunicorn -c deploy/gunicorn.conf.py`` (and, as a second
-run, ``ageverify serve``) on a prepared development instance, waits for
-/healthz, issues credentials and verifies a presentation over HTTP (the SDK's
-Verifier fetching the JWKS, and the issuer's verify endpoint), then stops the
-server and reads its log.
+Starts the image's command, ``python -OO -m gunicorn -c
+deploy/gunicorn.conf.py`` (and, as a second run, ``ageverify serve``) on a
+prepared development instance, waits for /healthz, issues credentials and
+verifies a presentation over HTTP (the SDK's Verifier fetching the JWKS, and
+the issuer's verify endpoint), then stops the server and reads its log.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ class Server:
 
 
 LAUNCHERS = {
-    "gunicorn-conf": [
+    "image-command": [
         sys.executable,
+        "-OO",
         "-m",
         "gunicorn",
         "-c",
