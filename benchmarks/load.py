@@ -534,14 +534,10 @@ _SERVER_IMPORTS = (
 )
 
 
-def _compile_bytecode(env: dict[str, str]) -> None:
-    """Write the servers' bytecode first, as the image is built with it.
-
-    Workers that compiled their modules themselves would hold the
-    compiler's leftovers in their memory for the whole run.
-    """
+def _python(arguments: list[str], env: dict[str, str], what: str) -> None:
+    """Run Python with ``arguments`` in the repository; RuntimeError saying ``what`` failed."""
     done = subprocess.run(  # noqa: S603 - our own arguments
-        [sys.executable, *SERVER_ARGUMENTS[:1], "-c", _SERVER_IMPORTS],
+        [sys.executable, *arguments],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -549,7 +545,7 @@ def _compile_bytecode(env: dict[str, str]) -> None:
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"compiling the servers' bytecode failed:\n{done.stderr}")
+        raise RuntimeError(f"{what} failed:\n{done.stdout}{done.stderr}")
 
 
 def measure_backend(
@@ -565,17 +561,11 @@ def measure_backend(
     url = f"http://127.0.0.1:{port}"
     instance = folder / "instance"
     env = _server_env(instance, url, database_url, folder.parent / "bytecode")
-    init = subprocess.run(  # noqa: S603 - our own arguments
-        [sys.executable, "-c", "from ageverify.cli import main; main()", "init", "--dev"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if init.returncode != 0:
-        raise RuntimeError(f"ageverify init --dev failed:\n{init.stdout}{init.stderr}")
-    _compile_bytecode(env)
+    _python(["-c", "from ageverify.cli import main; main()", "init", "--dev"], env, "init --dev")
+    # The servers' bytecode is written first, as the image is built with it:
+    # workers that compiled their modules themselves would keep the
+    # compiler's leftovers in their memory for the whole run.
+    _python([SERVER_ARGUMENTS[0], "-c", _SERVER_IMPORTS], env, "compiling the servers' bytecode")
 
     servers: list[Server] = []
     try:

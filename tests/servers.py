@@ -89,19 +89,22 @@ def prepare_instance(env: dict[str, str]) -> str:
     return created.stdout.strip().splitlines()[0]
 
 
+# The issuer as the image starts it (Dockerfile CMD).
+IMAGE_COMMAND = [
+    sys.executable,
+    "-OO",
+    "-m",
+    "gunicorn",
+    "-c",
+    str(REPO / "deploy/gunicorn.conf.py"),
+]
+
+
 def start_issuer(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start gunicorn with deploy/gunicorn.conf.py; its output goes to ``log``."""
+    """Start the issuer with :data:`IMAGE_COMMAND`; its output goes to ``log``."""
     with log.open("ab") as sink:
         return subprocess.Popen(  # noqa: S603 - fixed argument list
-            # As the image runs it (Dockerfile CMD).
-            [
-                sys.executable,
-                "-OO",
-                "-m",
-                "gunicorn",
-                "-c",
-                str(REPO / "deploy" / "gunicorn.conf.py"),
-            ],
+            IMAGE_COMMAND,
             cwd=log.parent,
             env=env,
             stdout=sink,

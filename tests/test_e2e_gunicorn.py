@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from servers import call, free_port
+from servers import IMAGE_COMMAND, call, free_port
 
 from ageverify.cli import cli
 from ageverify.demo import DemoVerifier, age_facts
@@ -41,14 +41,7 @@ class Server:
 
 
 LAUNCHERS = {
-    "image-command": [
-        sys.executable,
-        "-OO",
-        "-m",
-        "gunicorn",
-        "-c",
-        str(REPO / "deploy" / "gunicorn.conf.py"),
-    ],
+    "image-command": IMAGE_COMMAND,
     "ageverify-serve": [sys.executable, "-c", "from ageverify.cli import main; main()", "serve"],
 }
 
