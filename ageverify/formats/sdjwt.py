@@ -333,6 +333,8 @@ def issue_credential_batch(
         salt_spread = _spread(
             [salts[start : start + SALT_BYTES] for start in range(0, len(salts), SALT_BYTES)]
         )
+    # A start fills whole base64 groups, so a disclosure's encoding is its
+    # start's followed by the cached encoding of the rest, '","age_over_NN",value]'.
     starts = _disclosure_starts(salt_spread, disclosures_count)
     tails = [_disclosure_tail(threshold, value) for threshold, value in claims] * holders
     disclosures = [starts[32 * index : 32 * index + 32] + tail for index, tail in enumerate(tails)]
