@@ -128,16 +128,8 @@ def _is_p256_public_jwk(jwk: dict[str, Any]) -> bool:
     """
     if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or not _EC_MEMBERS.issuperset(jwk):
         return False
-    x, y = jwk.get("x"), jwk.get("y")
-    if not isinstance(x, str) or not isinstance(y, str):
-        return False
-    try:
-        x_bytes, y_bytes = b64url_decode(x), b64url_decode(y)
-    except AgeVerifyError:
-        return False
-    if len(x_bytes) != 32 or len(y_bytes) != 32:
-        return False
-    return _on_curve(int.from_bytes(x_bytes, "big"), int.from_bytes(y_bytes, "big"))
+    numbers = _decode_coordinates([jwk.get("x"), jwk.get("y")])
+    return numbers is not None and _on_curve(*numbers)
 
 
 def entailed_facts(age_over: Mapping[int, bool], thresholds: Iterable[int]) -> dict[int, bool]:

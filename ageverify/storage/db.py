@@ -302,11 +302,9 @@ class ScalarReader:
             finally:
                 cursor.close()
         except dbapi.Error as error:
-            lost = self._engine.dialect.is_disconnect(error, held.connection, None)
+            wrapped = _as_sqlalchemy_error(error, self._engine.dialect, held.connection, self._sql)
             self.close()
-            raise DBAPIError.instance(
-                self._sql, (), error, dbapi.Error, connection_invalidated=lost
-            ) from None
+            raise wrapped from None
         held.value = None if row is None else row[0]
         return held.value
 
@@ -345,6 +343,20 @@ class ScalarReader:
                 raise
             held.connection, held.pid, held.stale = driver, os.getpid(), True
         return held.connection
+
+
+def _as_sqlalchemy_error(
+    error: Any, dialect: Dialect, connection: Any, statement: str | None = None
+) -> Exception:
+    """The driver's ``error`` as SQLAlchemy raises it (``IntegrityError`` for a constraint).
+
+    ``connection_invalidated`` tells whether ``connection`` (None: none was
+    open yet) was lost with it.
+    """
+    lost = connection is not None and dialect.is_disconnect(error, connection, None)
+    return DBAPIError.instance(
+        statement, (), error, dialect.loaded_dbapi.Error, connection_invalidated=lost
+    )
 
 
 def _open_kept(engine: Engine) -> Any:
@@ -437,16 +449,13 @@ class KeptConnection:
 
     @contextmanager
     def _driver_errors(self, connection: Any, *, drop: bool) -> Iterator[None]:
-        dbapi = self.dialect.loaded_dbapi
         try:
             yield
-        except dbapi.Error as error:
-            lost = connection is not None and self.dialect.is_disconnect(error, connection, None)
+        except self.dialect.loaded_dbapi.Error as error:
+            wrapped = _as_sqlalchemy_error(error, self.dialect, connection)
             if drop:
                 self.close()
-            raise DBAPIError.instance(
-                None, None, error, dbapi.Error, connection_invalidated=lost
-            ) from None
+            raise wrapped from None
 
     def close(self) -> None:
         """Close this thread's connection, if it has one."""
