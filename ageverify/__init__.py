@@ -57,7 +57,6 @@ def create_app(
 
     app = Flask(__name__, instance_path=str(settings.instance_path), static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["ageverify"] = state
     configure_blueprints(app)
     configure_limits(app, settings)
@@ -202,7 +201,7 @@ def configure_errors(app: Flask) -> None:
 
 
 def configure_envelope(app: Flask, settings: Settings) -> None:
-    """Request ids, the access log and security headers (HSTS when served over https)."""
+    """Request ids, the access log, security headers (HSTS when served over https), JSON."""
     from ageverify.web import envelope
 
     envelope.init_app(app, hsts=settings.issuer_url.startswith("https://"))

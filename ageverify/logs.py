@@ -21,27 +21,42 @@ __all__ = ["ACCESS_FIELDS", "JsonFormatter", "RequestIdFilter"]
 # Extra attributes of an access line (see ageverify.web.envelope).
 ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "code")
 
+# A value that is not JSON (an exception object, say) is written as its str().
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
 
 class JsonFormatter(logging.Formatter):
-    """Format a record as one line of JSON with a fixed set of fields."""
+    """Format a record as one line of JSON with a fixed set of fields.
+
+    Every request writes an access line, so the line is cheap to make: one
+    encoder for all lines, and the date and time up to the second formatted
+    once per second.
+    """
+
+    # (second, its text): one tuple, replaced whole, so threads never mix two.
+    _stamp: tuple[int, str] = (-1, "")
 
     def format(self, record: logging.LogRecord) -> str:
-        seconds = time.gmtime(record.created)
+        second = int(record.created)
+        stamp = self._stamp
+        if stamp[0] != second:
+            stamp = self._stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
         entry: dict[str, object] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", seconds) + f".{int(record.msecs):03d}Z",
+            "time": f"{stamp[1]}.{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = getattr(record, "request_id", None)
+        attributes = record.__dict__
+        request_id = attributes.get("request_id")
         if request_id is not None:
             entry["request_id"] = request_id
         for name in ACCESS_FIELDS:
-            if hasattr(record, name):
-                entry[name] = getattr(record, name)
+            if name in attributes:
+                entry[name] = attributes[name]
         if record.exc_info and record.exc_info[0] is not None:
             entry["exception"] = record.exc_info[0].__name__
-        return json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
+        return _encode(entry)
 
 
 class RequestIdFilter(logging.Filter):

@@ -105,3 +105,48 @@ def test_issuance_log_holds_no_attestation_or_keys(
     assert token.split(".")[1] not in text
     assert keys.jwks[0]["x"] not in text
     assert response.json["credentials"][0][:60] not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (({"b": 1, "a": [True, None, "é"]},), {}),
+        ((), {"verified": True, "facts": {"age_over_18": True}, "expires_at": 1803427200}),
+        ((1, "two", 3.5), {}),
+        ((), {}),
+    ],
+)
+def test_json_responses_are_flasks_bytes_in_the_members_order(
+    args: tuple[object, ...], kwargs: dict[str, object]
+) -> None:
+    from flask.json.provider import DefaultJSONProvider
+
+    from ageverify.web.envelope import JSONProvider
+
+    ours, flasks = Flask("ours"), Flask("flasks")
+    ours.json = JSONProvider(ours)
+    flasks.json.sort_keys = False  # type: ignore[attr-defined]
+    assert isinstance(flasks.json, DefaultJSONProvider)
+    with ours.app_context():
+        mine = ours.json.response(*args, **kwargs)
+    with flasks.app_context():
+        theirs = flasks.json.response(*args, **kwargs)
+    assert mine.get_data() == theirs.get_data()
+    assert mine.headers["Content-Type"] == theirs.headers["Content-Type"] == "application/json"
+    # Members keep the order the code gave them.
+    if kwargs:
+        assert mine.get_data().startswith(b'{"verified":true,"facts"')
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_json_responses_take_a_value_or_members_not_both(debug: bool) -> None:
+    from ageverify.web.envelope import JSONProvider
+
+    app = Flask("app")
+    app.debug = debug
+    app.json = JSONProvider(app)
+    with app.app_context():
+        with pytest.raises(TypeError):
+            app.json.response(1, a=1)
+        indented = app.json.response(a=1).get_data() == b'{\n  "a": 1\n}\n'
+        assert indented is debug
