@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import jwt
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from presenting import HolderKeys, decode_disclosure
@@ -37,3 +39,39 @@ def test_credentials_carry_the_attested_facts_only_as_disclosures(
     facts = {name: value for _, name, value in map(decode_disclosure, credential.split("~")[1:-1])}
     thresholds = app.extensions["ageverify"].settings.thresholds
     assert facts == {f"age_over_{t}": t <= 15 for t in thresholds}
+
+
+def test_the_credentials_body_is_the_encoders_bytes(
+    client: FlaskClient, attest: Callable[..., str], app: Flask
+) -> None:
+    keys = HolderKeys.generate(3)
+    response = client.post(
+        "/v1/credentials", json={"attestation": attest(), "holder_keys": keys.jwks}
+    )
+    credentials = response.json["credentials"]
+    with app.app_context():
+        assert response.get_data() == app.json.response(credentials=credentials).get_data()
+    assert response.mimetype == "application/json"
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ['eyJ"x', "eyJ\\x", "eyJ\nx", "eyJ\x7fx", "eyJé", "eyJ x", "eyJ,x"],
+)
+def test_a_credential_with_any_other_character_goes_through_the_encoder(
+    app: Flask, odd: str
+) -> None:
+    from ageverify.web.issuance import _credentials_response
+
+    credentials = ["eyJh.eyJi.c2ln~WyJh~", odd]
+    with app.app_context():
+        body = _credentials_response(credentials).get_data()
+        assert body == app.json.response(credentials=credentials).get_data()
+    assert json.loads(body) == {"credentials": credentials}
+
+
+def test_no_credentials_is_an_empty_list(app: Flask) -> None:
+    from ageverify.web.issuance import _credentials_response
+
+    with app.app_context():
+        assert json.loads(_credentials_response([]).get_data()) == {"credentials": []}
