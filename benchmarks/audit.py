@@ -261,7 +261,7 @@ def _verifier_jwk() -> dict[str, Any]:
 
 def main() -> None:
     """Build the log, time the audits and the floor, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--entries", type=int, default=1_000_000, help="size of the log")
     parser.add_argument("--rounds", type=int, default=3, help="audits timed per figure")
     args = parser.parse_args()

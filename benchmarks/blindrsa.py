@@ -37,7 +37,7 @@ PREHASHED_SHA384 = utils.Prehashed(hashes.SHA384())
 
 def main() -> None:
     """Measure and print the figures; ``--quick`` for a short run."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     args = parser.parse_args()
     rounds = 3 if args.quick else 15

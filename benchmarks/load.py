@@ -906,7 +906,7 @@ def postgres_database() -> Iterator[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure and print the report; 0 when it ran (whatever the verdicts), 2 without wrk."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (one round)")
     parser.add_argument("--duration", type=int, help="seconds of each wrk run [5; quick 1]")
     parser.add_argument(

@@ -40,7 +40,7 @@ ENTRY_SIZE = 100
 
 def main() -> None:
     """Build the tree, measure and print the figures; ``--quick`` for a short run."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     parser.add_argument("--entries", type=int, default=1_000_000, help="size of the log")
     args = parser.parse_args()

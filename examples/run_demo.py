@@ -323,7 +323,7 @@ def start_stack(
 
 def main(argv: list[str] | None = None) -> int:
     """Start the demo, print where each service is, and wait for Ctrl-C or SIGTERM."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER, help="instance and logs")
     parser.add_argument("--issuer-port", type=int, default=Ports.issuer)
     parser.add_argument("--verifier-port", type=int, default=Ports.verifier)
