@@ -69,30 +69,35 @@ def _check_tree(value: Any, max_depth: int, check_surrogates: bool) -> None:
 
     Only arrays and objects go on the stack; the strings in them are looked
     at where they are met: a body of thirty small objects is walked in a
-    fraction of the time it takes to stack every member.
+    fraction of the time it takes to stack every member. The parser makes
+    plain ``dict``, ``list`` and ``str`` only, so exact type tests suffice
+    (and cost half of ``isinstance``).
     """
-    if check_surrogates and isinstance(value, str) and _SURROGATE.search(value):
-        raise _Refusal("json-invalid")
+    kind = type(value)
+    if kind is str:
+        if check_surrogates and _SURROGATE.search(value):
+            raise _Refusal("json-invalid")
+        return
+    if kind is not dict and kind is not list:
+        return
     # (array or object, its depth: 1 for the outermost)
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            if depth > max_depth:
-                raise _Refusal("json-too-deep")
+        if depth > max_depth:
+            raise _Refusal("json-too-deep")
+        if type(item) is dict:
             if check_surrogates and any(_SURROGATE.search(key) for key in item):
                 raise _Refusal("json-invalid")
             members: Any = item.values()
-        elif isinstance(item, list):
-            if depth > max_depth:
-                raise _Refusal("json-too-deep")
-            members = item
         else:
-            continue
+            members = item
+        inner = depth + 1
         for member in members:
-            if isinstance(member, dict | list):
-                stack.append((member, depth + 1))
-            elif check_surrogates and isinstance(member, str) and _SURROGATE.search(member):
+            kind = type(member)
+            if kind is dict or kind is list:
+                stack.append((member, inner))
+            elif check_surrogates and kind is str and _SURROGATE.search(member):
                 raise _Refusal("json-invalid")
 
 

@@ -129,3 +129,53 @@ json_values = st.recursive(
 def test_round_trip(value: object) -> None:
     assert strictjson.loads(strictjson.dumps(value)) == value
     assert strictjson.loads(strictjson.canonical(value)) == value
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return any(map(_has_lone_surrogate, value)) or any(map(_has_lone_surrogate, value.values()))
+    if isinstance(value, list):
+        return any(map(_has_lone_surrogate, value))
+    return False
+
+
+# Strings that sometimes hold a lone surrogate; trees wide (many brackets, so
+# the walk runs) and sometimes deeper than a max_depth of 4.
+_strings = st.text(max_size=3) | st.sampled_from(["\ud800", "a\udfff", "\U0001f600"])
+_trees = st.recursive(
+    st.integers() | _strings,
+    lambda children: (
+        st.lists(children, max_size=6) | st.dictionaries(_strings, children, max_size=6)
+    ),
+    max_leaves=40,
+)
+
+
+@given(_trees, st.booleans())
+def test_depth_and_lone_surrogates_are_refused_wherever_they_are(
+    value: object, as_str: bool
+) -> None:
+    # \u escapes in bytes, raw characters in a str: both reach the walk.
+    data: bytes | str = (
+        json.dumps(value, ensure_ascii=False) if as_str else json.dumps(value).encode()
+    )
+    too_deep = _depth(value) > 4
+    lone = _has_lone_surrogate(value)
+    if not too_deep and not lone:
+        assert strictjson.loads(data, max_depth=4) == value
+    elif too_deep and not lone:
+        assert code_of(data, max_depth=4) == "json-too-deep"
+    elif lone and not too_deep:
+        assert code_of(data, max_depth=4) == "json-invalid"
+    else:
+        assert code_of(data, max_depth=4) in ("json-too-deep", "json-invalid")
