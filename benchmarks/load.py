@@ -7,7 +7,8 @@ Two gunicorn servers run side by side on loopback, started as the image
 starts the issuer (``python -OO -m gunicorn -c deploy/gunicorn.conf.py``,
 with bytecode compiled first), so with the same workers, worker class and
 limits:
-the issuer on a development instance, and the ceiling
+the issuer on a development instance (writing production's JSON log lines),
+and the ceiling
 (``benchmarks/ceiling.py``), a Flask app doing only the cryptography of each
 request. Each endpoint is measured on both, alternately, and reported as a
 ratio to the ceiling:
@@ -518,6 +519,8 @@ def _server_env(
             "AGEVERIFY_ISSUER_URL": url,
             # One loopback client sends all the load: a per-address limit would refuse it.
             "AGEVERIFY_RATE_LIMIT_ISSUANCE": "none",
+            # Production's log lines (JSON), not development's text ones.
+            "AGEVERIFY_LOG_FORMAT": "json",
         }
     )
     if database_url:

@@ -237,3 +237,22 @@ def test_both_wrk_scripts_run_against_the_ceiling(keys: dict, tmp_path: Path) ->
         assert server.peak_worker_mb > 0 and len(server.workers_seen) == 2
     finally:
         server.stop()
+
+
+def test_the_issuer_is_benchmarked_with_productions_log_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ageverify.config import Settings, write_dev_settings
+
+    instance = tmp_path / "instance"
+    write_dev_settings(instance)
+    env = load._server_env(instance, "http://127.0.0.1:1", None, tmp_path / "bytecode")
+    for name in list(os.environ):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.load()
+    # Development mode would write text lines; production writes JSON.
+    assert settings.development
+    assert settings.log_format == "json"
+    assert settings.rate_limit_issuance == "none"
