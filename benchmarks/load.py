@@ -861,9 +861,14 @@ def report(rows: Sequence[Row], notes: Sequence[str] = ()) -> str:
         bound, verdict = row.verdict()
         lines.append(
             f"{row.figure:<52} {_amount(row.measured, row.unit):>10} "
-            f"{_amount(row.ceiling, row.unit):>10} {row.ratio:>6.2f} {bound:>9} {verdict}"
+            f"{_amount(row.ceiling, row.unit):>10} {_ratio(row.ratio):>6} {bound:>9} {verdict}"
         )
     return "\n".join([*lines, *notes])
+
+
+def _ratio(value: float) -> str:
+    # Rounded down: 0.5996 against a target of 0.60 must not read 0.600.
+    return "nan" if math.isnan(value) else f"{math.floor(value * 1000) / 1000:.3f}"
 
 
 def _amount(value: float, unit: str) -> str:

@@ -256,3 +256,13 @@ def test_the_issuer_is_benchmarked_with_productions_log_lines(
     assert settings.development
     assert settings.log_format == "json"
     assert settings.rate_limit_issuance == "none"
+
+
+def test_a_ratio_just_under_its_target_does_not_print_as_the_target() -> None:
+    row = load.Row("PostgreSQL: issuance throughput", "/s", 304.7, 508.2, "ratio>=", 0.60)
+    line = load.report([row]).splitlines()[1]
+    assert row.verdict() == (">=0.60x", "MISS")
+    assert " 0.599 " in line
+    met = load.Row("PostgreSQL: issuance throughput", "/s", 304.92, 508.2, "ratio>=", 0.60)
+    assert met.verdict() == (">=0.60x", "ok")
+    assert " 0.600 " in load.report([met]).splitlines()[1]
