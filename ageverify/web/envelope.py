@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.sansio.response import Response as BaseResponse
 
 from ageverify.errors import AgeVerifyError
 from ageverify.formats import strictjson
@@ -113,8 +112,8 @@ class JSONProvider(DefaultJSONProvider):
     """Flask's JSON with members in the order the code gives them, and one encoder for all.
 
     Flask's ``jsonify`` builds a new encoder for each response; every
-    response here is JSON, so the compact ones share one. Debug mode keeps
-    Flask's indented output.
+    response here is JSON, so the compact ones (``jsonify`` outside debug
+    mode) share one made once. Everything else is Flask's.
     """
 
     sort_keys = False
@@ -124,18 +123,19 @@ class JSONProvider(DefaultJSONProvider):
         self._encode = json.JSONEncoder(
             ensure_ascii=self.ensure_ascii,
             sort_keys=self.sort_keys,
-            separators=(",", ":"),
+            separators=_COMPACT["separators"],
             default=self.default,
         ).encode
 
-    def response(self, *args: Any, **kwargs: Any) -> BaseResponse:
-        """``jsonify``: one value, several (a list) or members (an object), as a JSON response."""
-        if self.compact is False or (self.compact is None and self._app.debug):
-            return super().response(*args, **kwargs)
-        if args and kwargs:
-            raise TypeError("jsonify() takes either arguments or members, not both")
-        value = (args[0] if len(args) == 1 else list(args)) if args else kwargs or None
-        return self._app.response_class(f"{self._encode(value)}\n", mimetype=self.mimetype)
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """``obj`` as JSON text; Flask's compact responses get the shared encoder."""
+        if kwargs == _COMPACT:
+            return self._encode(obj)
+        return super().dumps(obj, **kwargs)
+
+
+# What DefaultJSONProvider.response passes to dumps outside debug mode.
+_COMPACT: dict[str, Any] = {"separators": (",", ":")}
 
 
 def json_body() -> dict[str, Any]:

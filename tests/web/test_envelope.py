@@ -124,11 +124,17 @@ def test_json_responses_are_flasks_bytes_in_the_members_order(
     from ageverify.web.envelope import JSONProvider
 
     ours, flasks = Flask("ours"), Flask("flasks")
-    ours.json = JSONProvider(ours)
+    provider = JSONProvider(ours)
+    ours.json = provider
     flasks.json.sort_keys = False  # type: ignore[attr-defined]
     assert isinstance(flasks.json, DefaultJSONProvider)
+    encoded = []
+    shared = provider._encode
+    provider._encode = lambda value: encoded.append(value) or shared(value)  # type: ignore[method-assign]
     with ours.app_context():
         mine = ours.json.response(*args, **kwargs)
+    # The shared encoder made the body, once.
+    assert len(encoded) == 1
     with flasks.app_context():
         theirs = flasks.json.response(*args, **kwargs)
     assert mine.get_data() == theirs.get_data()
