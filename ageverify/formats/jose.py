@@ -73,7 +73,9 @@ _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 B64URL_ALPHABET = _B64URL_ALPHABET.encode("ascii")
 _COMPACT_BYTES = B64URL_ALPHABET + b"."
 # Text length modulo 4 -> the bits of the last character that encode nothing.
-_UNUSED_BITS = {2: 0b1111, 3: 0b11}
+_UNUSED_BITS = (0, 0, 0b1111, 0b11)
+# Byte -> the six bits a base64url character stands for (0 for any other byte).
+_SEXTETS = bytes(max(B64URL_ALPHABET.find(byte), 0) for byte in range(256))
 _PADDING = (b"", b"", b"==", b"=")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
@@ -103,7 +105,7 @@ def _decode_checked(data: bytes) -> bytes:
         raise AgeVerifyError("base64url-invalid")
     # Non-zero unused bits decode to the same bytes as the canonical text; a
     # token whose parts have several spellings invites signature confusion.
-    if remainder and B64URL_ALPHABET.index(data[-1]) & _UNUSED_BITS[remainder]:
+    if remainder and _SEXTETS[data[-1]] & _UNUSED_BITS[remainder]:
         raise AgeVerifyError("base64url-invalid")
     try:
         return binascii.a2b_base64(data.translate(_TO_STANDARD) + _PADDING[remainder])
