@@ -580,3 +580,15 @@ def test_a_credential_seen_before_is_still_checked_against_keys_and_clock() -> N
     refreshed = {KID: ISSUER_KEY.public_key()}  # a new object for the same key
     assert verify(text, keys=refreshed.get) == {"age_over_18": True}
     assert verify(text) == {"age_over_18": True}
+
+
+def test_a_verified_signature_vouches_for_its_own_signing_input_only() -> None:
+    # The seen signature, moved onto another payload, is checked again and fails.
+    text = present()
+    assert verify(text) == {"age_over_18": True}
+    signature = text.split("~")[0].split(".")[2]
+    header, payload = issuer_jwt(payload=credential_payload(exp=NOW + 86401)).split(".")[:2]
+    forged = f"{header}.{payload}.{signature}"
+    with pytest.raises(VerificationError) as caught:
+        verify(present(forged))
+    assert caught.value.code == "credential-bad-signature"
