@@ -66,7 +66,7 @@ _INT_BOUNDS: dict[str, tuple[int, int]] = {
 
 
 # Rate limit settings, in the notation of the ``limits`` library.
-_RATE_LIMITS = ("rate_limit_issuance", "rate_limit_tokens")
+_RATE_LIMITS = ("rate_limit_issuance", "rate_limit_tokens", "rate_limit_verify")
 
 
 def _env_name(field_name: str) -> str:
@@ -119,9 +119,13 @@ class Settings:
     redis_url: str = ""
     # Requests per client address, in the notation of the ``limits`` library
     # ("30/minute;300/hour"), or "none". Issuance is a wallet's batch after a
-    # verification; token requests are one per token.
+    # verification; token requests are one per token. A verification over
+    # HTTP costs two signature checks: a platform's server sends one per
+    # person it admits, and beyond 25 a second on average it is better
+    # served by the SDK, which verifies offline (and tells the issuer nothing).
     rate_limit_issuance: str = "30/minute;300/hour"
     rate_limit_tokens: str = "120/minute;1200/hour"
+    rate_limit_verify: str = "50/second;1500/minute"
     # Reverse proxies in front of the issuer whose X-Forwarded-For to trust
     # (the client address that rate limits count): 0 trusts none.
     proxy_hops: int = 0
@@ -216,6 +220,7 @@ class Settings:
             redis_url=_parse_redis_url(raw("redis_url")),
             rate_limit_issuance=rate_limits["rate_limit_issuance"],
             rate_limit_tokens=rate_limits["rate_limit_tokens"],
+            rate_limit_verify=rate_limits["rate_limit_verify"],
             **ints,
         )
 

@@ -35,7 +35,8 @@ through all runs; the maximum is reported.
 
 All of it on SQLite (the embedded default) and on PostgreSQL, when a server
 can be started (``tests/pg.py``). The load comes from one loopback client, so
-the issuance rate limit (per client address) is turned off for the run.
+the issuance and verification rate limits (per client address) are turned off
+for the run.
 """
 
 from __future__ import annotations
@@ -519,6 +520,7 @@ def _server_env(
             "AGEVERIFY_ISSUER_URL": url,
             # One loopback client sends all the load: a per-address limit would refuse it.
             "AGEVERIFY_RATE_LIMIT_ISSUANCE": "none",
+            "AGEVERIFY_RATE_LIMIT_VERIFY": "none",
             # Production's log lines (JSON), not development's text ones.
             "AGEVERIFY_LOG_FORMAT": "json",
         }

@@ -60,6 +60,7 @@ def issuer_environment(folder: Path, port: int, **settings: str) -> dict[str, st
         "AGEVERIFY_WORKERS": "2",
         "AGEVERIFY_RATE_LIMIT_ISSUANCE": "none",
         "AGEVERIFY_RATE_LIMIT_TOKENS": "none",
+        "AGEVERIFY_RATE_LIMIT_VERIFY": "none",
         **{f"AGEVERIFY_{name.upper()}": value for name, value in settings.items()},
     }
 

@@ -256,6 +256,7 @@ def test_the_issuer_is_benchmarked_with_productions_log_lines(
     assert settings.development
     assert settings.log_format == "json"
     assert settings.rate_limit_issuance == "none"
+    assert settings.rate_limit_verify == "none"
 
 
 def test_a_ratio_just_under_its_target_does_not_print_as_the_target() -> None:

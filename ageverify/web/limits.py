@@ -1,4 +1,7 @@
-"""Rate limits on the endpoints that sign: issuance, and Privacy Pass nonces and tokens.
+"""Rate limits on the endpoints that sign or check signatures for anyone.
+
+Issuance, Privacy Pass nonces and tokens, and verification over HTTP (two
+signature checks a request).
 
 Counted per client address in moving windows with the ``limits`` library,
 in Redis when ``AGEVERIFY_REDIS_URL`` is set (every instance then shares the
@@ -36,6 +39,7 @@ LIMITED_ENDPOINTS = {
     "issuance.issue_credentials": "rate_limit_issuance",
     "privacypass.nonce": "rate_limit_tokens",
     "privacypass.token_request": "rate_limit_tokens",
+    "verification.verify_presentation": "rate_limit_verify",
 }
 
 

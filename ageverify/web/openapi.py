@@ -69,6 +69,7 @@ _VERIFICATION_CODES = (
     "requirement-not-disclosed",
     "requirement-not-met",
     "unavailable",
+    *_LIMITED,
 )
 # A token request's presentation: refused with its own code, answered with 401
 # (see ageverify.errors.UnauthorizedError).
@@ -269,7 +270,9 @@ def _paths() -> dict[str, Any]:
                     "sees the platform's audience and nonce. It never logs or stores them. "
                     "Replay protection stays with the platform: the endpoint checks that the "
                     "Key Binding JWT answers the nonce given, and the platform must accept "
-                    "each nonce it issued once only."
+                    "each nonce it issued once only. Requests are rate limited per client "
+                    "address (AGEVERIFY_RATE_LIMIT_VERIFY): 429 `rate-limited` with "
+                    "Retry-After beyond."
                 ),
             )
         },

@@ -86,6 +86,7 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "instance_path": instance,
             "rate_limit_issuance": "none",
             "rate_limit_tokens": "none",
+            "rate_limit_verify": "none",
         }
     )
     state = app.extensions["ageverify"]
@@ -171,6 +172,7 @@ LIMITED_OPERATIONS = [
     ("post", "/v1/credentials", b"{}", "application/json"),
     ("post", NONCE_PATH, b"", None),
     ("post", TOKEN_REQUEST_PATH, b"\x00\x02", MEDIA_TYPE_TOKEN_REQUEST),
+    ("post", "/v1/presentations/verify", b"{}", "application/json"),
 ]
 
 
@@ -195,6 +197,7 @@ def limited_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "instance_path": instance,
             "rate_limit_issuance": "1/minute",
             "rate_limit_tokens": "1/minute",
+            "rate_limit_verify": "1/minute",
         }
     )
     yield app

@@ -1,4 +1,4 @@
-"""Rate limits on issuance and Privacy Pass token requests, per client address.
+"""Rate limits on issuance, Privacy Pass token requests and verification, per client address.
 
 A client over its limit gets 429 ``rate-limited`` with Retry-After; other
 clients and other endpoints are not affected; the counters are shared through
@@ -7,6 +7,7 @@ Redis when ``AGEVERIFY_REDIS_URL`` is set, so two instances count together.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,12 @@ def make_app(instance: Path, **settings: Any) -> Flask:
 
 @pytest.fixture
 def limited(instance: Path) -> Iterator[Flask]:
-    application = make_app(instance, rate_limit_issuance="3/minute", rate_limit_tokens="2/minute")
+    application = make_app(
+        instance,
+        rate_limit_issuance="3/minute",
+        rate_limit_tokens="2/minute",
+        rate_limit_verify="3/second;4/minute",
+    )
     yield application
     application.extensions["ageverify"].close()
 
@@ -97,6 +103,39 @@ def test_token_nonces_and_requests_are_limited(limited: Flask) -> None:
     assert client.post("/v1/privacy-pass/token-request").json["code"] == "rate-limited"
 
 
+def test_verification_over_http_is_limited_in_each_window(limited: Flask) -> None:
+    # The empty object is refused (400) after the limiter counted it: no signature work.
+    def verify(address: str = "192.0.2.1") -> Any:
+        return limited.test_client().post(
+            "/v1/presentations/verify", json={}, environ_base={"REMOTE_ADDR": address}
+        )
+
+    assert [verify().status_code for _ in range(3)] == [400, 400, 400]
+    burst = verify()
+    assert (burst.status_code, burst.json["code"]) == (429, "rate-limited")
+    assert burst.headers["Retry-After"] == "1"
+    assert verify("192.0.2.2").status_code == 400
+    # Once the second has passed, the per-minute window (4) still counts the first three.
+    time.sleep(1.1)
+    assert verify().status_code == 400
+    over_the_minute = verify()
+    assert over_the_minute.status_code == 429
+    assert over_the_minute.headers["Retry-After"] == "60"
+
+
+def test_the_verification_limit_has_a_default_and_can_be_turned_off(instance: Path) -> None:
+    assert Settings.load(env="development", instance_path=instance).rate_limit_verify == (
+        "50/second;1500/minute"
+    )
+    application = make_app(instance, rate_limit_verify="none")
+    try:
+        client = application.test_client()
+        answers = {client.post("/v1/presentations/verify", json={}).status_code for _ in range(60)}
+        assert answers == {400}
+    finally:
+        application.extensions["ageverify"].close()
+
+
 def test_reading_endpoints_are_not_limited(limited: Flask) -> None:
     client = limited.test_client()
     for _ in range(10):
@@ -134,6 +173,7 @@ def test_two_instances_share_their_counters_in_redis(tmp_path: Path, redis_serve
     [
         ("rate_limit_issuance", "lots"),
         ("rate_limit_tokens", "10 per fortnight"),
+        ("rate_limit_verify", "fast"),
         ("redis_url", "http://cache.example"),
         ("proxy_hops", "9"),
     ],
