@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from format_vectors import (
     AUDIENCE,
     DISCLOSURES,
+    HOLDER_JWK,
     HOLDER_KEY,
     ISSUER,
     ISSUER_KEY,
@@ -494,10 +495,93 @@ ATTACKS: list[tuple[str, Callable[[], str], str]] = [
 
 @pytest.mark.parametrize(("attack", "build", "code"), ATTACKS, ids=[row[0] for row in ATTACKS])
 def test_attack_is_refused_with_its_code(attack: str, build: Callable[[], str], code: str) -> None:
+    # Twice: as a first visit, then with the credential's signature already
+    # verified (when it was valid). The code must not depend on which.
     text = build()
-    with pytest.raises(VerificationError) as caught:
-        verify(text)
-    assert caught.value.code == code, attack
+    for visit in ("first", "again"):
+        with pytest.raises(VerificationError) as caught:
+            verify(text)
+        assert caught.value.code == code, (attack, visit)
+
+
+def _kb_by_other_key(disclosures: list[str] | None = None, jwt: str | None = None) -> str:
+    return present(jwt, disclosures, holder_key=OTHER_KEY)
+
+
+# Two faults in one presentation: the first in the documented order is
+# reported, although a first visit checks the holder's signature early.
+TWO_FAULTS: list[tuple[str, Callable[[], str], str]] = [
+    (
+        "tampered disclosure, KB-JWT by another key",
+        lambda: _kb_by_other_key([_tampered_disclosure().split("~")[1]]),
+        "disclosure-unreferenced",
+    ),
+    (
+        "expired credential, KB-JWT by another key",
+        lambda: _kb_by_other_key(jwt=issuer_jwt(payload=credential_payload(exp=NOW - 3600))),
+        "credential-expired",
+    ),
+    (
+        "reserved name disclosed, KB-JWT by another key",
+        lambda: _kb_by_other_key([disclosure("_sd", True)]),
+        "disclosure-reserved-name",
+    ),
+    (
+        "KB-JWT of the wrong typ, by another key",
+        lambda: present(header=kb_header(typ="JWT"), holder_key=OTHER_KEY),
+        "key-binding-bad-type",
+    ),
+    (
+        "broken KB-JWT, tampered disclosure",
+        lambda: _tampered_disclosure().rsplit("~", 1)[0] + "~e30.e30",
+        "disclosure-unreferenced",
+    ),
+    (
+        "cnf of another curve, KB-JWT by another key",
+        lambda: _kb_by_other_key(
+            jwt=issuer_jwt(payload=credential_payload(cnf={"jwk": {**HOLDER_JWK, "crv": "P-384"}}))
+        ),
+        "credential-bad-claims",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "build", "code"), TWO_FAULTS, ids=[row[0] for row in TWO_FAULTS])
+def test_the_first_fault_in_order_is_reported(
+    case: str, build: Callable[[], str], code: str
+) -> None:
+    text = build()
+    for visit in ("first", "again"):
+        with pytest.raises(VerificationError) as caught:
+            verify(text)
+        assert caught.value.code == code, (case, visit)
+
+
+def test_a_first_visit_checks_the_two_signatures_back_to_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each signature once, the holder's right after the issuer's (while the
+    # ECDSA code is warm), before any disclosure is opened; a returning
+    # visitor's credential signature is not checked again.
+    events: list[str] = []
+    verify_parts, open_disclosures = jose.verify_parts, sdjwt._open_disclosures
+
+    def recording_verify(*arguments: object) -> bool:
+        events.append("signature")
+        return verify_parts(*arguments)  # type: ignore[arg-type]
+
+    def recording_open(*arguments: object) -> dict[str, bool]:
+        events.append("disclosures")
+        return open_disclosures(*arguments)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jose, "verify_parts", recording_verify)
+    monkeypatch.setattr(sdjwt, "_open_disclosures", recording_open)
+    jwt = issuer_jwt()
+    assert verify(present(jwt)) == {"age_over_18": True}
+    assert events == ["signature", "signature", "disclosures"]
+    events.clear()
+    assert verify(present(jwt)) == {"age_over_18": True}
+    assert events == ["disclosures", "signature"]
 
 
 def test_oversized_presentation_is_refused_before_any_parsing(
