@@ -84,6 +84,8 @@ _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _SECP256R1 = ec.SECP256R1()
+# The concrete class behind every EC public key cryptography makes.
+_EC_PUBLIC_KEY = type(ec.generate_private_key(_SECP256R1).public_key())
 
 # RFC 7638 section 3.2: the members that make up each key type's thumbprint.
 _THUMBPRINT_MEMBERS = {
@@ -276,7 +278,11 @@ def verify_parts(alg: Any, signing_input: bytes, signature: bytes, key: PublicKe
     The rules of :func:`verify_signature`, on a JWS already taken apart.
     """
     if alg == "ES256":
-        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        # The exact type first: isinstance against the abstract class costs
+        # more than the rest of this function's checks together.
+        if (
+            type(key) is not _EC_PUBLIC_KEY and not isinstance(key, ec.EllipticCurvePublicKey)
+        ) or key.curve.name != "secp256r1":
             return False
         if len(signature) != 64:
             return False

@@ -525,9 +525,17 @@ def _is_number(value: Any) -> TypeGuard[int | float]:
 
 
 def _check_credential_claims(
-    payload: dict[str, Any], *, issuer: str, now: float, leeway: int
+    payload: dict[str, Any],
+    *,
+    issuer: str,
+    now: float,
+    leeway: int,
+    holder_key: PublicKey | None = None,
 ) -> tuple[PublicKey, set[str]]:
-    """Check the issuer-signed payload; return the holder key and the digest set."""
+    """Check the issuer-signed payload; return the holder key and the digest set.
+
+    ``holder_key`` is the key already built from this payload's ``cnf.jwk``, if any.
+    """
     iss = payload.get("iss")
     if not isinstance(iss, str) or iss != issuer:
         raise VerificationError("credential-wrong-issuer")
@@ -551,6 +559,8 @@ def _check_credential_claims(
     cnf = payload.get("cnf")
     if not isinstance(cnf, dict) or not isinstance(cnf.get("jwk"), dict) or len(cnf) != 1:
         raise VerificationError("credential-bad-claims", "cnf must hold exactly one jwk.")
+    if holder_key is not None:
+        return holder_key, digests
     try:
         holder_key = _holder_key(cnf["jwk"])
     except jose.JWKError:
@@ -738,7 +748,13 @@ def _verify(
             _VERIFIED_ISSUER_JWTS.clear()
         _VERIFIED_ISSUER_JWTS[issuer_jwt] = (header, payload, issuer_key)
         early = _early_key_binding(kb_parts, payload)
-    holder_key, digests = _check_credential_claims(payload, issuer=issuer, now=now, leeway=leeway)
+    holder_key, digests = _check_credential_claims(
+        payload,
+        issuer=issuer,
+        now=now,
+        leeway=leeway,
+        holder_key=None if early is None else early[1],
+    )
     facts = _open_disclosures(disclosures, digests, payload)
     _check_key_binding(
         kb_jwt,
