@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -30,6 +30,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ageverify.config import Settings
 from ageverify.errors import AgeVerifyError
+from ageverify.web.envelope import current_request
 from ageverify.web.errors import error_response
 
 log = logging.getLogger("ageverify.web")
@@ -58,13 +59,15 @@ class RateLimits:
 
     def check(self) -> Response | None:
         """Count this request against its endpoint's limits: a 429 response when over one."""
-        items = self._limits.get(request.endpoint or "")
+        served = current_request()
+        endpoint = served.endpoint or ""
+        items = self._limits.get(endpoint)
         if not items:
             return None
-        client = request.remote_addr or "-"
+        client = served.remote_addr or "-"
         for item in items:
             try:
-                allowed = self._limiter.hit(item, "ageverify", request.endpoint or "", client)
+                allowed = self._limiter.hit(item, "ageverify", endpoint, client)
             except Exception as error:  # the counter store is down: see the module docstring
                 log.warning("rate limit counters unreachable: %s", type(error).__name__)
                 return None

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -34,6 +34,8 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+
+from ageverify.web.envelope import current_request, request_globals
 
 # prometheus_client chose its mode when first imported (just above): read the
 # same variable now, not at each scrape, so that a later change of the
@@ -67,7 +69,7 @@ OPERATIONS = {
 
 def start_request() -> None:
     """Note when the request started (a ``before_app_request`` hook)."""
-    g.metrics_started = time.perf_counter()
+    request_globals().metrics_started = time.perf_counter()
 
 
 # Labelled children by label values, so that a response costs a dict lookup
@@ -80,24 +82,27 @@ _outcome_children: dict[tuple[str, str], Any] = {}
 
 def observe_response(response: Response) -> Response:
     """Count ``response`` and time its request (an ``after_app_request`` hook)."""
-    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-    key = (route, request.method, response.status_code)
+    served, state = current_request(), request_globals()
+    rule = served.url_rule
+    route = rule.rule if rule is not None else "<unmatched>"
+    method = served.method
+    key = (route, method, response.status_code)
     children = _request_children.get(key)
     if children is None:
         children = (
-            REQUESTS.labels(route, request.method, str(response.status_code)),
+            REQUESTS.labels(route, method, str(response.status_code)),
             LATENCY.labels(route),
         )
         if len(_request_children) < _CHILDREN_LIMIT:
             _request_children[key] = children
     requests, latency = children
     requests.inc()
-    started = g.get("metrics_started")
+    started = state.get("metrics_started")
     if started is not None:
         latency.observe(time.perf_counter() - started)
-    operation = OPERATIONS.get(request.endpoint or "")
+    operation = OPERATIONS.get(served.endpoint or "")
     if operation is not None:
-        outcome = (operation, g.get("error_code", "ok"))
+        outcome = (operation, state.get("error_code", "ok"))
         counter = _outcome_children.get(outcome)
         if counter is None:
             counter = OUTCOMES.labels(*outcome)
