@@ -22,6 +22,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from ageverify.errors import AgeVerifyError
 from ageverify.formats import strictjson
+from ageverify.logs import log_access
 
 access_log = logging.getLogger("ageverify.access")
 
@@ -99,12 +100,7 @@ def _log_access(response: Response, request_id: str, state: _AppCtxGlobals) -> N
         "duration_ms": round(elapsed_ms, 1),
         "code": code,
     }
-    # makeRecord and handle are what Logger.info does, less the search of the
-    # call stack for the caller's file and line, which no access line shows.
-    record = access_log.makeRecord(
-        access_log.name, logging.INFO, __file__, 0, _ACCESS_LINE, arguments, None, extra=extra
-    )
-    access_log.handle(record)
+    log_access(access_log, _ACCESS_LINE % arguments, extra)
 
 
 def init_app(app: Flask, *, hsts: bool) -> None:
