@@ -31,9 +31,11 @@ from format_vectors import (
     kb_header,
     present,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ageverify.errors import VerificationError
-from ageverify.formats import jose, sdjwt
+from ageverify.errors import AgeVerifyError, VerificationError
+from ageverify.formats import jose, sdjwt, strictjson
 
 KEYS = {KID: ISSUER_KEY.public_key()}
 
@@ -676,3 +678,89 @@ def test_a_verified_signature_vouches_for_its_own_signing_input_only() -> None:
     with pytest.raises(VerificationError) as caught:
         verify(present(forged))
     assert caught.value.code == "credential-bad-signature"
+
+
+# Texts around the layout issuance writes: '["', a salt, '","age_over_NN",value]'.
+_OPENINGS = st.sampled_from([b'["', b'[ "', b"[", b'{"', b'"["', b""])
+_SALTS = st.one_of(
+    # As issuance writes them: 22 base64url characters.
+    st.text(alphabet=st.sampled_from(jose.B64URL_ALPHABET.decode()), min_size=22, max_size=22),
+    st.text(alphabet=st.sampled_from("AZaz09-_" + '"\\ é\x00+/='), min_size=20, max_size=24),
+).map(lambda salt: salt.encode("utf-8"))
+_TAILS = st.sampled_from(
+    [
+        b'","age_over_18",true]',
+        b'","age_over_13",false]',
+        b'","age_over_999",true]',
+        b'","age_over_1000",true]',
+        b'","age_over_018",true]',
+        b'", "age_over_18", true]',
+        b'","age_over_18",True]',
+        b'","age_over_18",true] ',
+        b'","age_over_18",true,1]',
+        b'","age_over_18",1]',
+        b'","_sd",true]',
+        b'","age_over_18",true',
+    ]
+)
+
+
+def _parsed_in_full(text: str) -> object:
+    try:
+        return strictjson.loads(jose.b64url_decode(text))
+    except AgeVerifyError as error:
+        return error.code
+
+
+def _read(text: str) -> object:
+    try:
+        return sdjwt._disclosure_element(text)
+    except VerificationError as error:
+        return error.code
+
+
+@settings(max_examples=400, deadline=None)
+@given(opening=_OPENINGS, salt=_SALTS, tail=_TAILS)
+def test_a_disclosure_reads_as_the_json_parser_reads_it(
+    opening: bytes, salt: bytes, tail: bytes
+) -> None:
+    text = b64(opening + salt + tail)
+    assert _read(text) == _parsed_in_full(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b64(b'["' + b"A" * 22 + b'","age_over_18",true]')[:-1],  # cut short
+        b64(b'["' + b"A" * 22 + b'","age_over_18",true]') + "=",
+        "",
+        "*" * 40,
+    ],
+)
+def test_a_broken_disclosure_reads_as_the_json_parser_reads_it(text: str) -> None:
+    assert _read(text) == _parsed_in_full(text)
+
+
+def test_issued_disclosures_do_not_reach_the_json_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    credential = sdjwt.issue_credential(
+        signing_key=ISSUER_KEY,
+        kid=KID,
+        issuer=ISSUER,
+        iat=NOW - 3600,
+        exp=NOW + 86400,
+        holder_jwk=HOLDER_JWK,
+        age_over={13: True, 18: True, 21: False},
+        decoys=4,
+    )
+    jwt, *disclosures, _ = credential.split("~")
+
+    class NoParser:
+        @staticmethod
+        def loads(_: object) -> object:
+            raise AssertionError("a disclosure went through the JSON parser")
+
+    monkeypatch.setattr(sdjwt, "strictjson", NoParser)
+    facts = verify(present(jwt, disclosures))
+    assert facts == {"age_over_13": True, "age_over_18": True, "age_over_21": False}
