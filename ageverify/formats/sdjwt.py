@@ -452,7 +452,11 @@ def _split_presentation(text: str, max_size: int) -> tuple[str, list[str], str |
     return parts[0], parts[1:-1], kb_jwt or None, sd_hash_input
 
 
-def _decode_compact(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+# A decoded compact JWS: (header, payload, signing input, signature).
+_JWSParts = tuple[dict[str, Any], dict[str, Any], bytes, bytes]
+
+
+def _decode_compact(token: str) -> _JWSParts:
     try:
         return jose.decode_compact(token, max_size=MAX_PRESENTATION_SIZE)
     except AgeVerifyError as error:
@@ -573,11 +577,8 @@ def _check_credential_claims(
 # The end of a disclosure as issuance writes it, after '["' and the 22
 # characters of its salt: '","age_over_NN",value]' -> (claim name, value).
 _ELEMENTS_BY_TAIL = {
-    f'","{AGE_CLAIM_PREFIX}{threshold}",{"true" if value else "false"}]'.encode(): (
-        f"{AGE_CLAIM_PREFIX}{threshold}",
-        value,
-    )
-    for threshold in range(1000)
+    f'","{name}",{"true" if value else "false"}]'.encode(): (name, value)
+    for name in _AGE_CLAIMS
     for value in (True, False)
 }
 
@@ -644,11 +645,11 @@ def _open_disclosures(
 
 # A Key Binding JWT decoded and its signature checked ahead of its turn
 # (see _verify): its parts, the holder key that was used, and the outcome.
-_EarlyKeyBinding = tuple[tuple[dict[str, Any], dict[str, Any], bytes, bytes], PublicKey, bool]
+_EarlyKeyBinding = tuple[_JWSParts, PublicKey, bool]
 
 
 def _early_key_binding(
-    kb_parts: tuple[dict[str, Any], dict[str, Any], bytes, bytes] | None,
+    kb_parts: _JWSParts | None,
     payload: dict[str, Any],
 ) -> _EarlyKeyBinding | None:
     """Check the KB-JWT's signature with the cnf key of a payload whose signature verified.
