@@ -8,13 +8,14 @@ from typing import Any
 
 import click
 import pytest
+from alembic import command as alembic_command
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ageverify import create_app
 from ageverify.cli import cli
 from ageverify.formats import jose
-from ageverify.storage import migrations, schema
+from ageverify.storage import make_engine, migrations, schema
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -89,19 +90,25 @@ def test_db_commands_need_no_setting_but_the_database(tmp_path: Path) -> None:
 
 
 def test_a_schema_older_than_the_release_is_one_line_saying_what_to_run(
-    initialised: CliRunner, monkeypatch: pytest.MonkeyPatch
+    initialised: CliRunner, instance: Path
 ) -> None:
-    # As if this release had a revision after the one the database is at.
-    monkeypatch.setattr(schema, "head_revision", lambda: "0002")
-    monkeypatch.setattr(migrations, "HEAD", "0002")
+    # The database as the previous release left it.
+    engine = make_engine(f"sqlite:///{instance / 'ageverify.db'}")
+    try:
+        with engine.begin() as connection:
+            alembic_command.downgrade(schema.alembic_config(connection), schema.BASELINE)
+    finally:
+        engine.dispose()
     result = initialised.invoke(cli, ["verifiers", "list"])
     assert result.exit_code == 1
     assert "run `ageverify db upgrade`" in result.output
     assert "Traceback" not in result.output
     assert (
-        "(latest: 0002; run `ageverify db upgrade`)"
+        f"(latest: {migrations.HEAD}; run `ageverify db upgrade`)"
         in initialised.invoke(cli, ["db", "current"]).output
     )
+    assert initialised.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    assert "demo-verifier" in initialised.invoke(cli, ["verifiers", "list"]).output
 
 
 def test_db_commands_report_an_unreachable_database_in_one_line(tmp_path: Path) -> None:

@@ -1,23 +1,34 @@
 """The issuer service: attestations in, credentials out, all or nothing.
 
 ``Issuer.issue_credentials`` is the one domain call behind
-``POST /v1/credentials``. One read comes first: the attestation's verifier
-and key, whether its ``jti`` was used already, and the key that signs now.
-The attestation is checked and the batch signed; then one atomic write
-records the ``jti`` and bumps the aggregate counts, provided the key that
-signed is still the current one. Only when it commits do the credentials
-leave: a refused request (bad holder keys, no signing key, a replay) never
-burns the attestation, a signed batch is never returned without its ``jti``
-recorded, and a batch signed by a key retired or revoked meanwhile is thrown
-away and signed again. The signing, which is most of the work, holds no
-lock.
+``POST /v1/credentials``. It needs three things from the database: the
+attestation's verifier and key, whether its ``jti`` was used already, and
+the key that signs now. The attestation is checked and the batch signed;
+then one atomic write records the ``jti`` and bumps the aggregate counts,
+provided the key that signed still signs and the verifier is still active at
+the version that was read. Only when it commits do the credentials leave: a
+refused request (bad holder keys, no signing key, a replay) never burns the
+attestation, a signed batch is never returned without its ``jti`` recorded,
+and a batch signed by a key retired or revoked meanwhile is thrown away and
+signed again. The signing, which is most of the work, holds no lock.
 
-Every issuance runs these statements, so they are few: one read and one
-write on PostgreSQL (two round trips in all), one read and a short
-transaction of two statements on SQLite. They run straight on a driver
-connection kept for them (``storage.db.KeptConnection``), compiled once per
-dialect: through a session, each would cost more than the database spends
-on it.
+A process remembers what the last attestation it recorded was checked and
+signed with: the verifier key's row, by the attestation's ``iss`` and
+``kid``, and the key that signed. An issuance that finds both skips the
+read and makes the write alone, which is the check that they still hold
+(every change to a verifier or its keys raises the verifier's
+``version``). A replay is then refused by the ``jti``'s primary key, after
+the batch was signed but before any credential leaves. An issuance that
+finds nothing remembered, or that what is remembered refuses, reads first
+(and refuses a replay before signing); so does one whose write finds that
+something changed, which then checks the attestation again against what
+is there now, and signs again if the signing key changed.
+
+So an issuance is one statement on PostgreSQL (one round trip; two when it
+reads) and, on SQLite, a short transaction of two statements. They run
+straight on a driver connection kept for them
+(``storage.db.KeptConnection``), compiled once per dialect: through a
+session, each would cost more than the database spends on it.
 """
 
 from __future__ import annotations
@@ -42,14 +53,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ageverify.config import Settings
-from ageverify.errors import IssuanceError
+from ageverify.errors import IssuanceError, KeyStoreError
 from ageverify.formats.attestation import Attestation, parse_attestation
+from ageverify.formats.jose import CompactJWS
 from ageverify.formats.sdjwt import CREDENTIAL_TYP, SD_ALG, VCT
 from ageverify.issuer.credentials import entailed_facts, issue_batch, parse_holder_keys
 from ageverify.issuer.intake import VERIFIER_AND_KEY, check_attestation, lookup_parameters
 from ageverify.issuer.keys import ACTIVE_KID, SIGNING_ALG, CurrentKey, SigningKeys
 from ageverify.storage.db import CompiledStatement, KeptConnection, transaction
-from ageverify.storage.models import Base, IssuanceCount, UsedAttestation
+from ageverify.storage.models import Base, IssuanceCount, UsedAttestation, Verifier
 
 # Used attestation ids are purged at most this often per process: the purge
 # is a range delete, cheap but pointless on every request.
@@ -58,11 +70,12 @@ PURGE_INTERVAL = 300
 _used = Base.metadata.tables[UsedAttestation.__tablename__]
 _counts = Base.metadata.tables[IssuanceCount.__tablename__]
 
-# The read before signing, in one round trip: the verifier and its key
-# (VERIFIER_AND_KEY's columns), whether the jti was used (binds iss, kid,
-# jti), and the kid that signs in the epoch starting at :start.
+# The read, in one round trip: the verifier and its key (VERIFIER_AND_KEY's
+# columns), the verifier's version, whether the jti was used (binds iss,
+# kid, jti), and the kid that signs in the epoch starting at :start.
 _READ = CompiledStatement(
     VERIFIER_AND_KEY.add_columns(
+        Verifier.version,
         exists()
         .where(_used.c.verifier_id == bindparam("iss"), _used.c.jti == bindparam("jti"))
         .label("used"),
@@ -78,20 +91,30 @@ class _Found(NamedTuple):
     methods: list[str]
     alg: str | None
     jwk: dict[str, Any] | None
+    version: int
     used: bool
     signing_kid: str | None
 
 
 # Records the jti only while :kid is still the key that signs in the epoch of
-# :start: no row inserted means the batch was signed by a key retired or
-# revoked since. A jti recorded before fails on the primary key.
+# :start and the verifier is active at :version: no row inserted means that
+# the batch was signed by a key retired or revoked since, or that the
+# verifier changed since it was read. A jti recorded before fails on the
+# primary key.
 _RECORD = insert(_used).from_select(
     ["verifier_id", "jti", "expires_at"],
     select(
         bindparam("verifier_id", type_=_used.c.verifier_id.type),
         bindparam("jti", type_=_used.c.jti.type),
         bindparam("expires_at", type_=_used.c.expires_at.type),
-    ).where(ACTIVE_KID.scalar_subquery() == bindparam("kid")),
+    ).where(
+        ACTIVE_KID.scalar_subquery() == bindparam("kid"),
+        exists().where(
+            Verifier.id == bindparam("verifier_id"),
+            Verifier.status == "active",
+            Verifier.version == bindparam("version"),
+        ),
+    ),
 )
 _RECORD_USE = CompiledStatement(_RECORD)
 _PURGE_USED = delete(_used).where(_used.c.expires_at < bindparam("now"))
@@ -175,6 +198,11 @@ def _record_and_count() -> CompiledStatement:
     return CompiledStatement(select(func.count()).select_from(recorded).add_cte(counted))
 
 
+# What a process remembers of the registry: at most this many verifier keys,
+# each under the attestation's (iss, kid).
+REMEMBERED_KEYS = 1024
+_VerifierKey = tuple[str | None, str | None]
+
 # HTTP paths of the issuer, as published in the discovery document.
 JWKS_PATH = "/.well-known/jwks.json"
 CREDENTIAL_PATH = "/v1/credentials"
@@ -209,6 +237,11 @@ class Issuer:
         # Every credential lists as many digests as there are thresholds plus
         # the configured decoys, whatever was attested.
         self._sd_length = len(settings.thresholds) + settings.decoys
+        # What the last recorded attestations were checked and signed with:
+        # each verifier key's _READ row by (iss, kid), knowing nothing of
+        # jtis, and the key that signed. The record checks that both still hold.
+        self._registry: dict[_VerifierKey, _Found] = {}
+        self._signing: CurrentKey | None = None
 
     def issue_credentials(self, attestation_token: str, holder_keys: object) -> list[str]:
         """Verify ``attestation_token`` and sign one credential per key in ``holder_keys``.
@@ -224,18 +257,82 @@ class Issuer:
         now = self._clock()
         jws = parse_attestation(attestation_token)
         start = self._signing_keys.epoch_start(now)
-        # The jti is not verified yet: it only finds a used one, and the
-        # record below decides.
+        lookup = lookup_parameters(jws)
+        key = (lookup["iss"], lookup["kid"])
+        checked = self._check_remembered(jws, key, start, now)
+        remembered = checked is not None
+        attestation, row, signing = checked or (*self._check_read(jws, lookup, start, now), None)
+        keys = parse_holder_keys(holder_keys, settings.max_batch)
+        # A replay the read found is refused before any signing.
+        if row.used:
+            raise IssuanceError("attestation-replayed")
+        signing = signing or self._signing_keys.signing_key(row.signing_kid, start)
+        facts = entailed_facts(attestation.age_over, settings.thresholds)
+        self._purge_used(now)
+        credentials = None
+        for _ in range(3):
+            if credentials is None:
+                credentials = self._sign(signing, keys, facts, remembered=remembered)
+            if credentials is not None and self._record(attestation, signing, row.version, now):
+                self._remember(key, row, signing)
+                return credentials
+            # The key that signed no longer signs (retired or revoked by
+            # another process), or the verifier changed since it was read:
+            # what is there now decides.
+            attestation, row = self._check_read(jws, lookup, start, now)
+            if row.used:
+                raise IssuanceError("attestation-replayed")
+            current = self._signing_keys.signing_key(row.signing_kid, start)
+            if current.kid != signing.kid:
+                credentials = None
+            signing, remembered = current, False
+        raise IssuanceError("no-signing-key")
+
+    def _check_remembered(
+        self, jws: CompactJWS, key: _VerifierKey, start: int, now: float
+    ) -> tuple[Attestation, _Found, CurrentKey] | None:
+        """The attestation checked against what was remembered, and the key remembered to sign.
+
+        The row's ``used`` is False: the record finds a replay.
+
+        None, to read instead, when nothing is remembered for the verifier key
+        or the epoch, and when what is remembered refuses the attestation:
+        that may be out of date (a kid given to another key), and only what is
+        there now may refuse.
+        """
+        row, signing = self._registry.get(key), self._signing
+        if row is None or signing is None or signing.epoch_start != start:
+            return None
+        try:
+            attestation = self._check(jws, row, now)
+        except IssuanceError:
+            return None
+        return attestation, row, signing
+
+    def _check_read(
+        self, jws: CompactJWS, lookup: dict[str, str | None], start: int, now: float
+    ) -> tuple[Attestation, _Found]:
+        """Read the verifier, its key, the jti's use and the signing kid; check the attestation."""
+        # Forgotten until an attestation is recorded with what is read now.
+        self._registry.pop((lookup["iss"], lookup["kid"]), None)
         jti = jws.payload.get("jti")
         parameters = {
-            **lookup_parameters(jws),
+            **lookup,
+            # The jti is not verified yet: it only finds a used one, and the
+            # record decides.
             "jti": jti if isinstance(jti, str) and "\x00" not in jti else None,
             "start": start,
         }
         with self._kept.cursor() as cursor:
             found = _READ.first(cursor, self._kept.dialect, parameters)
         row = None if found is None else _Found(*found)
-        attestation = check_attestation(
+        attestation = self._check(jws, row, now)
+        assert row is not None  # noqa: S101 - check_attestation refuses an unknown verifier
+        return attestation, row
+
+    def _check(self, jws: CompactJWS, row: _Found | None, now: float) -> Attestation:
+        settings = self._settings
+        return check_attestation(
             jws,
             row,
             issuer=settings.issuer_url,
@@ -243,32 +340,44 @@ class Issuer:
             leeway=settings.leeway,
             thresholds=settings.thresholds,
         )
-        keys = parse_holder_keys(holder_keys, settings.max_batch)
-        assert row is not None  # noqa: S101 - check_attestation refuses an unknown verifier
-        # A replay is refused before any signing.
-        if row.used:
-            raise IssuanceError("attestation-replayed")
-        signing = self._signing_keys.signing_key(row.signing_kid, start)
-        facts = entailed_facts(attestation.age_over, settings.thresholds)
-        self._purge_used(now)
-        for attempt in range(3):
-            if attempt:
-                signing = self._signing_keys.current(now)
-            credentials = issue_batch(
+
+    def _sign(
+        self,
+        signing: CurrentKey,
+        keys: list[dict[str, str]],
+        facts: dict[int, bool],
+        *,
+        remembered: bool,
+    ) -> list[str] | None:
+        """The batch signed by ``signing``; None when a remembered key is gone from the store.
+
+        A key revoked since it was remembered is deleted from the key store:
+        the record would refuse it anyway, and the read that follows finds
+        the key that signs now.
+        """
+        try:
+            return issue_batch(
                 signing_key=signing.private_key,
                 kid=signing.kid,
-                issuer=settings.issuer_url,
+                issuer=self._settings.issuer_url,
                 epoch_start=signing.epoch_start,
-                lifetime=settings.credential_lifetime,
+                lifetime=self._settings.credential_lifetime,
                 holder_keys=keys,
                 age_over=facts,
                 decoys=self._sd_length - len(facts),
             )
-            if self._record(attestation, signing, now):
-                return credentials
-            # Retired or revoked by another process while this one signed:
-            # the batch is thrown away and signed again with the key now current.
-        raise IssuanceError("no-signing-key")
+        except KeyStoreError:
+            if not remembered:
+                raise
+            self._signing = None
+            return None
+
+    def _remember(self, key: _VerifierKey, row: _Found, signing: CurrentKey) -> None:
+        """Keep what an attestation was just recorded with: the verifier key's row, the signer."""
+        if len(self._registry) >= REMEMBERED_KEYS:
+            self._registry.clear()
+        self._registry[key] = row._replace(used=False, signing_kid=None)
+        self._signing = signing
 
     def metadata(self) -> dict[str, Any]:
         """The discovery document served at ``/.well-known/age-verification``."""
@@ -301,10 +410,13 @@ class Issuer:
         """Close the connection this thread issues on, if it has one."""
         self._kept.close()
 
-    def _record(self, attestation: Attestation, signing: CurrentKey, now: float) -> bool:
-        """Record the attestation's jti and count its facts, if ``signing`` still signs now.
+    def _record(
+        self, attestation: Attestation, signing: CurrentKey, version: int, now: float
+    ) -> bool:
+        """Record the attestation's jti and count its facts, if nothing changed since it was read.
 
-        False (and nothing written) when another key signs now; raises
+        False (and nothing written) when another key signs now, or when the
+        verifier is no longer active at ``version``; raises
         ``attestation-replayed`` when the jti was recorded before. No
         writers' lock: the jti's primary key refuses a second record and
         every count is a single upsert, so concurrent issuances stay exact.
@@ -317,6 +429,7 @@ class Issuer:
             "expires_at": attestation.exp + self._settings.leeway,
             "kid": signing.kid,
             "start": signing.epoch_start,
+            "version": version,
         }
         dialect = self._kept.dialect
         try:

@@ -4,7 +4,9 @@ Functions here take an open session (the caller owns the transaction) and
 return plain records, never ORM objects, so views and the command line can
 render them without touching the database again. A verifier key is public:
 a JWK carrying private members is refused outright. Every change is
-appended to the transparency log in the caller's transaction.
+appended to the transparency log in the caller's transaction, and raises the
+verifier's ``version``, which tells issuer processes that what they read of
+the verifier is out of date.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -144,6 +146,7 @@ def suspend(session: Session, verifier_id: str, *, now: float | None = None) -> 
     if verifier.status != "suspended":
         verifier.status = "suspended"
         session.flush()
+        _changed(session, verifier.id)
         record(
             session,
             events.verifier_suspended(
@@ -162,6 +165,7 @@ def resume(session: Session, verifier_id: str, *, now: float | None = None) -> V
     if verifier.status != "active":
         verifier.status = "active"
         session.flush()
+        _changed(session, verifier.id)
         record(
             session,
             events.verifier_resumed(
@@ -192,6 +196,7 @@ def add_key(
         session.flush()
     except IntegrityError:
         raise AgeVerifyError("conflict", "The verifier already has a key with this kid.") from None
+    _changed(session, verifier_id)
     record(
         session,
         events.verifier_key_added(
@@ -213,11 +218,27 @@ def remove_key(session: Session, verifier_id: str, kid: str, *, now: float | Non
         raise AgeVerifyError("unknown-key")
     session.delete(key)
     session.flush()
+    _changed(session, verifier_id)
     record(
         session,
         events.verifier_key_removed(
             verifier_id=verifier_id, kid=kid, time=time.time() if now is None else now
         ),
+    )
+
+
+def _changed(session: Session, verifier_id: str) -> None:
+    """Raise the version of ``verifier_id``, in the database itself.
+
+    ``version + 1`` computed by the database, not read and written back: two
+    changes committed at the same time still make two versions, so a process
+    that read the registry between them cannot hold the version of the last.
+    """
+    session.execute(
+        update(Verifier)
+        .where(Verifier.id == verifier_id)
+        .values(version=Verifier.version + 1)
+        .execution_options(synchronize_session=False)
     )
 
 

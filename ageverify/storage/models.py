@@ -60,7 +60,13 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 class Verifier(Base):
-    """An accredited age verifier; ``id`` is the ``iss`` of its attestations."""
+    """An accredited age verifier; ``id`` is the ``iss`` of its attestations.
+
+    ``version`` goes up by one with every change to the verifier or its keys
+    (``ageverify.issuer.verifiers``): an issuer process that keeps what it
+    read of the registry records an attestation only while the version it
+    read is still the verifier's (``ageverify.issuer.service``).
+    """
 
     __tablename__ = "verifiers"
     __table_args__ = (CheckConstraint(_in("status", VERIFIER_STATUSES), name="status"),)
@@ -70,6 +76,7 @@ class Verifier(Base):
     methods: Mapped[list[str]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class VerifierKey(Base):

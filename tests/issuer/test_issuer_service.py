@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from issuer_vectors import (
     ED_KEY,
     ED_KID,
@@ -25,7 +26,7 @@ from sqlalchemy import func, select
 from ageverify.errors import IssuanceError
 from ageverify.formats import jose, sdjwt, strictjson
 from ageverify.issuer import Issuer, SigningKeys, service
-from ageverify.issuer.verifiers import add_verifier
+from ageverify.issuer.verifiers import add_key, add_verifier, remove_key, resume, suspend
 from ageverify.storage import (
     IssuanceCount,
     UsedAttestation,
@@ -131,6 +132,122 @@ def test_replay_is_refused_after_a_restart(issuer, clock, settings, keystore, ve
     finally:
         engine.dispose()
     assert code == "attestation-replayed"
+
+
+def _count_reads(monkeypatch) -> list[str]:
+    """The verifier id of each read the issuer makes from now on."""
+    reads: list[str] = []
+    first = service._READ.first
+
+    def counted(cursor, dialect, parameters):
+        reads.append(parameters["iss"])
+        return first(cursor, dialect, parameters)
+
+    monkeypatch.setattr(service._READ, "first", counted)
+    return reads
+
+
+def _count_signings(monkeypatch) -> list[str]:
+    """The kid of each batch the issuer signs from now on."""
+    kids: list[str] = []
+    sign = service.issue_batch
+
+    def counted(**kwargs):
+        kids.append(kwargs["kid"])
+        return sign(**kwargs)
+
+    monkeypatch.setattr(service, "issue_batch", counted)
+    return kids
+
+
+def _change(sessions, change, *args) -> None:
+    """Make a registry change as another process would: its own transaction."""
+    with transaction(sessions) as session:
+        change(session, *args)
+
+
+def test_a_verifier_key_is_read_once_while_nothing_changes(issuer, clock, monkeypatch):
+    reads = _count_reads(monkeypatch)
+    for _ in range(3):
+        issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    eddsa = attest(clock.now, key=ED_KEY, alg="EdDSA", kid=ED_KID, iss=ED_VERIFIER, method="eid")
+    issuer.issue_credentials(eddsa, holder_keys(1)[1])
+    assert reads == [ES_VERIFIER, ED_VERIFIER]
+
+
+def test_a_replay_of_a_remembered_verifier_is_refused_by_the_record(
+    issuer, clock, sessions, monkeypatch
+):
+    issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    token = attest(clock.now)
+    issuer.issue_credentials(token, holder_keys(1)[1])
+    counts = _counts(sessions)
+    reads, signings = _count_reads(monkeypatch), _count_signings(monkeypatch)
+    assert _code(issuer.issue_credentials, token, holder_keys(1)[1]) == "attestation-replayed"
+    # Signed without a read, refused by the jti's key: nothing returned, nothing counted.
+    assert (len(reads), len(signings)) == (0, 1)
+    assert _used(sessions) == 2
+    assert _counts(sessions) == counts
+
+
+def test_a_verifier_suspended_elsewhere_is_refused_at_once(issuer, clock, sessions):
+    issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    counts = _counts(sessions)
+    _change(sessions, suspend, ES_VERIFIER)
+    token = attest(clock.now)
+    assert _code(issuer.issue_credentials, token, holder_keys(1)[1]) == (
+        "attestation-verifier-suspended"
+    )
+    assert (_used(sessions), _counts(sessions)) == (1, counts)
+    # Refused by a read now: the suspended verifier is not remembered.
+    assert _code(issuer.issue_credentials, token, holder_keys(1)[1]) == (
+        "attestation-verifier-suspended"
+    )
+    _change(sessions, resume, ES_VERIFIER)
+    assert len(issuer.issue_credentials(token, holder_keys(1)[1])) == 1
+
+
+def test_a_verifier_changed_elsewhere_is_read_again_and_signed_once(
+    issuer, clock, sessions, monkeypatch
+):
+    issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    _change(sessions, suspend, ES_VERIFIER)
+    _change(sessions, resume, ES_VERIFIER)
+    reads, signings = _count_reads(monkeypatch), _count_signings(monkeypatch)
+    assert len(issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])) == 1
+    # The record found another version; the read found the same key signing.
+    assert (len(reads), len(signings)) == (1, 1)
+    issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    assert len(reads) == 1
+
+
+def test_a_kid_given_to_another_key_is_not_trusted_from_memory(issuer, clock, sessions):
+    issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    replacement = ec.generate_private_key(ec.SECP256R1())
+    _change(sessions, remove_key, ES_VERIFIER, ES_KID)
+    _change(sessions, add_key, ES_VERIFIER, verifier_jwk(replacement, ES_KID))
+    # Signed by the key that had this kid before: refused, though this
+    # process last saw that key under it.
+    old = attest(clock.now)
+    assert _code(issuer.issue_credentials, old, holder_keys(1)[1]) == "attestation-bad-signature"
+    assert _used(sessions) == 1
+    new = attest(clock.now, key=replacement)
+    assert len(issuer.issue_credentials(new, holder_keys(1)[1])) == 1
+
+
+def test_a_key_revoked_between_two_issuances_signs_nothing_returned(
+    issuer, signing_keys, clock, sessions, monkeypatch
+):
+    issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    revoked = signing_keys.current().kid
+    signing_keys.revoke(revoked)
+    signing_keys.generate_ahead()
+    signings = _count_signings(monkeypatch)
+    (credential,) = issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    header = strictjson.loads(jose.b64url_decode(credential.split(".")[0]))
+    # The kid this process remembered signed first; the record refused it.
+    assert signings == [revoked, header["kid"]] and header["kid"] != revoked
+    assert _used(sessions) == 2
 
 
 def test_same_jti_from_two_verifiers_are_two_attestations(issuer, clock):

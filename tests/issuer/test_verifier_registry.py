@@ -18,7 +18,7 @@ from ageverify.issuer.verifiers import (
     resume,
     suspend,
 )
-from ageverify.storage import transaction
+from ageverify.storage import Verifier, transaction
 
 
 def _add(sessions, **overrides):
@@ -125,6 +125,29 @@ def test_add_and_remove_keys(sessions):
     with sessions() as session:
         kids = [k.kid for k in get_verifier(session, "bank-co").keys]
     assert kids == [jose.thumbprint(jose.public_jwk(ES_KEY))]
+
+
+def test_every_change_raises_the_version_and_nothing_else_does(sessions):
+    def version() -> int:
+        with sessions() as session:
+            return session.get(Verifier, "bank-co").version
+
+    _add(sessions)
+    versions = [version()]
+    other = ec.generate_private_key(ec.SECP256R1())
+    changes = [
+        lambda s: add_key(s, "bank-co", verifier_jwk(other, "second")),
+        lambda s: remove_key(s, "bank-co", "second"),
+        lambda s: suspend(s, "bank-co"),
+        lambda s: suspend(s, "bank-co"),  # already suspended: no change
+        lambda s: get_verifier(s, "bank-co"),
+        lambda s: resume(s, "bank-co"),
+    ]
+    for change in changes:
+        with transaction(sessions) as session:
+            change(session)
+        versions.append(version())
+    assert versions == [0, 1, 2, 3, 3, 3, 4]
 
 
 @pytest.mark.parametrize(

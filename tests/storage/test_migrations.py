@@ -24,7 +24,6 @@ from ageverify.storage import (
     make_engine,
     migrations,
     schema,
-    transaction,
 )
 from ageverify.storage.db import session_factory
 
@@ -178,16 +177,45 @@ def test_processes_starting_together_migrate_an_empty_database_once(new_database
             engine.dispose()
 
 
-def test_start_up_refuses_a_schema_older_than_the_release(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    schema.upgrade(engine)
-    # As if this release had a revision after the one the database is at.
-    monkeypatch.setattr(schema, "head_revision", lambda: "0002")
-    monkeypatch.setattr(migrations, "HEAD", "0002")
+def _upgrade_to(engine: Engine, revision: str) -> None:
+    with engine.begin() as connection:
+        command.upgrade(schema.alembic_config(connection), revision)
+
+
+def test_start_up_refuses_a_schema_older_than_the_release(engine: Engine) -> None:
+    _upgrade_to(engine, schema.BASELINE)
     with pytest.raises(ConfigurationError, match="run `ageverify db upgrade`"):
         create_schema(engine)
+    assert _revision(engine) == schema.BASELINE
     create_schema(engine, upgrade=True)
+    assert _revision(engine) == migrations.HEAD
+
+
+def test_verifiers_registered_before_versions_start_at_version_0(engine: Engine) -> None:
+    _upgrade_to(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO verifiers (id, name, methods, status, created_at) "
+                """VALUES ('v1', 'V', '["bank"]', 'active', 1)"""
+            )
+        )
+    assert schema.upgrade(engine) == ("0001", "0002")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, status, version FROM verifiers")).all()
+    assert [tuple(row) for row in rows] == [("v1", "active", 0)]
+    # And back, with the verifier and a key referring to it in place.
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO verifier_keys (verifier_id, kid, alg, jwk) "
+                """VALUES ('v1', 'k1', 'EdDSA', '{"kty": "OKP"}')"""
+            )
+        )
+        command.downgrade(schema.alembic_config(connection), "0001")
+    assert _revision(engine) == "0001"
+    columns = {column["name"] for column in inspect(engine).get_columns("verifiers")}
+    assert "version" not in columns and "status" in columns
 
 
 def test_a_revision_this_release_does_not_know_is_refused(engine: Engine) -> None:
@@ -200,13 +228,19 @@ def test_a_revision_this_release_does_not_know_is_refused(engine: Engine) -> Non
 
 
 def test_a_database_made_before_migrations_is_adopted_with_its_rows(engine: Engine) -> None:
-    Base.metadata.create_all(engine)
-    sessions = session_factory(engine)
-    with transaction(sessions) as session:
-        session.add(Verifier(id="v1", name="V", methods=["bank"], status="active", created_at=1))
+    # The first revision's tables, as they were made before migrations: no version recorded.
+    _upgrade_to(engine, schema.BASELINE)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+        connection.execute(
+            text(
+                "INSERT INTO verifiers (id, name, methods, status, created_at) "
+                """VALUES ('v1', 'V', '["bank"]', 'active', 1)"""
+            )
+        )
     create_schema(engine)
     assert _revision(engine) == schema.head_revision()
-    with sessions() as session:
+    with session_factory(engine)() as session:
         assert session.scalars(select(Verifier.id)).all() == ["v1"]
 
 
