@@ -12,17 +12,17 @@ attestation, a signed batch is never returned without its ``jti`` recorded,
 and a batch signed by a key retired or revoked meanwhile is thrown away and
 signed again. The signing, which is most of the work, holds no lock.
 
-A process remembers what the last attestation it recorded was checked and
-signed with: the verifier key's row, by the attestation's ``iss`` and
-``kid``, and the key that signed. An issuance that finds both skips the
-read and makes the write alone, which is the check that they still hold
-(every change to a verifier or its keys raises the verifier's
-``version``). A replay is then refused by the ``jti``'s primary key, after
-the batch was signed but before any credential leaves. An issuance that
-finds nothing remembered, or that what is remembered refuses, reads first
-(and refuses a replay before signing); so does one whose write finds that
-something changed, which then checks the attestation again against what
-is there now, and signs again if the signing key changed.
+A process remembers what it last read of each active verifier's key (by
+the attestation's ``iss`` and ``kid``) and the key that signed the last
+batch it recorded. An issuance that finds both skips the read and makes the
+write alone, which is the check that they still hold (every change to a
+verifier or its keys raises the verifier's ``version``). A replay is then
+refused by the ``jti``'s primary key, after the batch was signed but before
+any credential leaves. An issuance that finds nothing remembered, or that
+what is remembered refuses, reads first (and refuses a replay before
+signing); so does one whose write finds that something changed, which then
+checks the attestation again against what is there now, and signs again if
+the signing key changed.
 
 So an issuance is one statement on PostgreSQL (one round trip; two when it
 reads) and, on SQLite, a short transaction of two statements. They run
@@ -237,9 +237,9 @@ class Issuer:
         # Every credential lists as many digests as there are thresholds plus
         # the configured decoys, whatever was attested.
         self._sd_length = len(settings.thresholds) + settings.decoys
-        # What the last recorded attestations were checked and signed with:
-        # each verifier key's _READ row by (iss, kid), knowing nothing of
-        # jtis, and the key that signed. The record checks that both still hold.
+        # What was last read of each active verifier's key, as a _READ row
+        # knowing nothing of jtis, by (iss, kid); and the key that signed the
+        # last batch recorded. The record checks that both still hold.
         self._registry: dict[_VerifierKey, _Found] = {}
         self._signing: CurrentKey | None = None
 
@@ -274,7 +274,7 @@ class Issuer:
             if credentials is None:
                 credentials = self._sign(signing, keys, facts, remembered=remembered)
             if credentials is not None and self._record(attestation, signing, row.version, now):
-                self._remember(key, row, signing)
+                self._signing = signing
                 return credentials
             # The key that signed no longer signs (retired or revoked by
             # another process), or the verifier changed since it was read:
@@ -313,8 +313,6 @@ class Issuer:
         self, jws: CompactJWS, lookup: dict[str, str | None], start: int, now: float
     ) -> tuple[Attestation, _Found]:
         """Read the verifier, its key, the jti's use and the signing kid; check the attestation."""
-        # Forgotten until an attestation is recorded with what is read now.
-        self._registry.pop((lookup["iss"], lookup["kid"]), None)
         jti = jws.payload.get("jti")
         parameters = {
             **lookup,
@@ -326,6 +324,7 @@ class Issuer:
         with self._kept.cursor() as cursor:
             found = _READ.first(cursor, self._kept.dialect, parameters)
         row = None if found is None else _Found(*found)
+        self._keep((lookup["iss"], lookup["kid"]), row)
         attestation = self._check(jws, row, now)
         assert row is not None  # noqa: S101 - check_attestation refuses an unknown verifier
         return attestation, row
@@ -372,12 +371,14 @@ class Issuer:
             self._signing = None
             return None
 
-    def _remember(self, key: _VerifierKey, row: _Found, signing: CurrentKey) -> None:
-        """Keep what an attestation was just recorded with: the verifier key's row, the signer."""
+    def _keep(self, key: _VerifierKey, row: _Found | None) -> None:
+        """Remember ``row``, just read, if it is an active verifier's key; else forget ``key``."""
+        if row is None or row.status != "active" or row.jwk is None:
+            self._registry.pop(key, None)
+            return
         if len(self._registry) >= REMEMBERED_KEYS:
             self._registry.clear()
         self._registry[key] = row._replace(used=False, signing_kid=None)
-        self._signing = signing
 
     def metadata(self) -> dict[str, Any]:
         """The discovery document served at ``/.well-known/age-verification``."""

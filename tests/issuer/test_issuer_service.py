@@ -175,6 +175,18 @@ def test_a_verifier_key_is_read_once_while_nothing_changes(issuer, clock, monkey
     assert reads == [ES_VERIFIER, ED_VERIFIER]
 
 
+def test_a_refused_attestation_reads_but_leaves_the_verifier_remembered(issuer, clock, monkeypatch):
+    issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    reads = _count_reads(monkeypatch)
+    forged = attest(clock.now, key=ec.generate_private_key(ec.SECP256R1()))
+    assert _code(issuer.issue_credentials, forged, holder_keys(1)[1]) == (
+        "attestation-bad-signature"
+    )
+    # Refused only once the read confirmed it; the next one needs no read.
+    issuer.issue_credentials(attest(clock.now), holder_keys(1)[1])
+    assert reads == [ES_VERIFIER]
+
+
 def test_a_replay_of_a_remembered_verifier_is_refused_by_the_record(
     issuer, clock, sessions, monkeypatch
 ):
