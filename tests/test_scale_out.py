@@ -5,6 +5,8 @@ they share nothing but the database, Redis, the key folder and the issuer
 URL, as instances behind a load balancer do. The tests show that:
 
 - an attestation used at one instance is refused at the other;
+- a verifier suspended at one instance is refused at once by the other,
+  whose workers had it remembered, and accepted again once resumed there;
 - issuance across an epoch change (the moment the next signing key takes
   over) fails no request at either instance, and every credential verifies;
 - transparency log appends from both instances at once stay serial: one
@@ -39,7 +41,7 @@ from servers import (
     wait_ready,
 )
 
-from ageverify.demo import DemoVerifier, age_facts
+from ageverify.demo import DEMO_VERIFIER_ID, DemoVerifier, age_facts
 from ageverify.errors import VerificationError
 from ageverify.formats import jose, privacypass
 from ageverify.sdk import Holder, RedisSpentTokens, TokenVerifier, Verifier
@@ -114,6 +116,26 @@ def test_an_attestation_used_at_one_instance_is_refused_at_the_other(cluster: Cl
     assert issue(first, attestation, Holder())[0] == 200
     status, body = issue(second, attestation, Holder())
     assert (status, body["code"]) == (409, "attestation-replayed")
+
+
+def test_a_verifier_suspended_at_one_instance_is_refused_at_once_by_the_other(
+    cluster: Cluster,
+) -> None:
+    first, second = cluster.instances
+    admin = f"/v1/admin/verifiers/{DEMO_VERIFIER_ID}"
+    # Every worker of the second instance issues for the verifier, and remembers it.
+    for _ in range(6):
+        assert issue(second, cluster.attestation(), Holder(), count=1)[0] == 200
+    assert call(first + admin + "/suspend", {}, cluster.admin_token)[0] == 200
+    try:
+        refused = [issue(second, cluster.attestation(), Holder(), count=1) for _ in range(6)]
+        assert {(status, body["code"]) for status, body in refused} == {
+            (403, "attestation-verifier-suspended")
+        }
+    finally:
+        assert call(second + admin + "/resume", {}, cluster.admin_token)[0] == 200
+    assert issue(first, cluster.attestation(), Holder(), count=1)[0] == 200
+    assert issue(second, cluster.attestation(), Holder(), count=1)[0] == 200
 
 
 def test_issuance_across_an_epoch_change_fails_no_request(cluster: Cluster) -> None:
