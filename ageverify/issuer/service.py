@@ -258,8 +258,7 @@ class Issuer:
         jws = parse_attestation(attestation_token)
         start = self._signing_keys.epoch_start(now)
         lookup = lookup_parameters(jws)
-        key = (lookup["iss"], lookup["kid"])
-        checked = self._check_remembered(jws, key, start, now)
+        checked = self._check_remembered(jws, lookup, start, now)
         remembered = checked is not None
         attestation, row, signing = checked or (*self._check_read(jws, lookup, start, now), None)
         keys = parse_holder_keys(holder_keys, settings.max_batch)
@@ -289,7 +288,7 @@ class Issuer:
         raise IssuanceError("no-signing-key")
 
     def _check_remembered(
-        self, jws: CompactJWS, key: _VerifierKey, start: int, now: float
+        self, jws: CompactJWS, lookup: dict[str, str | None], start: int, now: float
     ) -> tuple[Attestation, _Found, CurrentKey] | None:
         """The attestation checked against what was remembered, and the key remembered to sign.
 
@@ -300,7 +299,7 @@ class Issuer:
         that may be out of date (a kid given to another key), and only what is
         there now may refuse.
         """
-        row, signing = self._registry.get(key), self._signing
+        row, signing = self._registry.get((lookup["iss"], lookup["kid"])), self._signing
         if row is None or signing is None or signing.epoch_start != start:
             return None
         try:
