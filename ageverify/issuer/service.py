@@ -29,11 +29,17 @@ reads) and, on SQLite, a short transaction of two statements. They run
 straight on a driver connection kept for them
 (``storage.db.KeptConnection``), compiled once per dialect: through a
 session, each would cost more than the database spends on it.
+
+On PostgreSQL an issuance adds to the counts of one of ``COUNT_SHARDS`` rows
+per fact, at random: with a single row per fact, the issuances of every
+instance would queue for its lock, each until the commit of the one before
+returned (see ``python -m benchmarks.counts``).
 """
 
 from __future__ import annotations
 
 import functools
+import random
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -137,6 +143,8 @@ def _count_facts(facts: int) -> CompiledStatement:
             "threshold": bindparam(f"t{i}"),
             "over": bindparam(f"o{i}"),
             "count": 1,
+            # SQLite's writers take turns whatever rows they write: one shard.
+            "shard": 0,
         }
         for i in range(facts)
     ]
@@ -158,9 +166,10 @@ def _record_and_count() -> CompiledStatement:
 
         WITH recorded AS (INSERT INTO used_attestations ... WHERE <:kid signs> RETURNING 1),
         counted AS (INSERT INTO issuance_counts ...
-                    SELECT :day, :method, fact.threshold, fact.over, 1
+                    SELECT :day, :method, fact.threshold, fact.over, :shard, 1
                     FROM recorded JOIN unnest(:thresholds, :overs) AS fact ON true
-                    ON CONFLICT (day, method, threshold, over) DO UPDATE SET count = count + 1)
+                    ON CONFLICT (day, method, threshold, over, shard)
+                    DO UPDATE SET count = count + 1)
         SELECT count(*) FROM recorded
 
     The counts take one row per fact for each row recorded, so a key no
@@ -184,11 +193,12 @@ def _record_and_count() -> CompiledStatement:
         bindparam("method", type_=_counts.c.method.type),
         fact.c.threshold,
         fact.c.over,
+        bindparam("shard", type_=_counts.c.shard.type),
         literal(1, _counts.c.count.type),
     ).select_from(recorded.join(fact, true()))
     counted = (
         postgresql.insert(_counts)
-        .from_select(["day", "method", "threshold", "over", "count"], facts)
+        .from_select(["day", "method", "threshold", "over", "shard", "count"], facts)
         .on_conflict_do_update(
             index_elements=list(_counts.primary_key.columns),
             set_={"count": _counts.c.count + 1},
@@ -197,6 +207,11 @@ def _record_and_count() -> CompiledStatement:
     )
     return CompiledStatement(select(func.count()).select_from(recorded).add_cte(counted))
 
+
+# The rows each count is spread over on PostgreSQL (see IssuanceCount):
+# enough that concurrent issuances seldom pick the same one. A stats query
+# adds up 32 rows per cell, which costs nothing at a few cells a day.
+COUNT_SHARDS = 32
 
 # What a process remembers of the registry: at most this many verifier keys,
 # each under the attestation's (iss, kid).
@@ -223,8 +238,13 @@ class Issuer:
         sessionmaker: sessionmaker[Session],
         signing_keys: SigningKeys,
         clock: Callable[[], float] = time.time,
+        *,
+        count_shards: int = COUNT_SHARDS,
     ) -> None:
+        if not 1 <= count_shards <= 32_767:
+            raise ValueError("count_shards must be from 1 to 32767 (a SMALLINT)")
         self._settings = settings
+        self._count_shards = count_shards
         self._sessions = sessionmaker
         self._signing_keys = signing_keys
         self._clock = clock
@@ -439,6 +459,8 @@ class Issuer:
                     "method": attestation.method,
                     "thresholds": [threshold for threshold, _ in facts],
                     "overs": [over for _, over in facts],
+                    # Chance, not data: see IssuanceCount.
+                    "shard": random.randrange(self._count_shards),  # noqa: S311
                 }
                 # One statement: it commits on its own, atomically.
                 with self._kept.cursor() as cursor:

@@ -1,7 +1,8 @@
 """Issuance statistics for auditors: how many issuances attested which age fact, per day.
 
 The issuer keeps no record per person, only :class:`IssuanceCount` rows (UTC
-day x verification method x age threshold x over true/false -> count). Even
+day x verification method x age threshold x over true/false -> count, each
+cell spread over a few rows that are added up here). Even
 these can single out a person: someone known to have verified on a given day
 with a rarely used method is the one issuance in a cell of 1, and that cell
 tells their age band. So a cell counting fewer than a minimum is left out
@@ -20,7 +21,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ageverify.storage.models import IssuanceCount
@@ -74,23 +75,19 @@ def issuance_stats(
     if (last_day - first_day).days + 1 > MAX_DAYS:
         raise ValueError(f"a range covers at most {MAX_DAYS} days")
     before = min(last_day + datetime.timedelta(days=1), today)
+    total = func.sum(IssuanceCount.count)
+    cell = (IssuanceCount.day, IssuanceCount.method, IssuanceCount.threshold, IssuanceCount.over)
     query = (
-        select(
-            IssuanceCount.day,
-            IssuanceCount.method,
-            IssuanceCount.threshold,
-            IssuanceCount.over,
-            IssuanceCount.count,
-        )
+        # A cell is the sum of its shards: the minimum applies to the sum.
+        select(*cell, total)
         # Days are stored as YYYY-MM-DD, so text order is date order.
         .where(
             IssuanceCount.day >= first_day.isoformat(),
             IssuanceCount.day < before.isoformat(),
-            IssuanceCount.count > 0,
         )
-        .order_by(
-            IssuanceCount.day, IssuanceCount.method, IssuanceCount.threshold, IssuanceCount.over
-        )
+        .group_by(*cell)
+        .having(total > 0)
+        .order_by(*cell)
     )
     cells: list[IssuanceCell] = []
     suppressed = 0

@@ -509,7 +509,8 @@ class CompiledStatement:
     ``Connection.execute`` spends more time per statement (cache key,
     parameter processing, result set-up) than the database does, and SQL
     compiled by SQLAlchemy for the connection's dialect stays as portable as
-    the statement it came from. Nothing converts parameters on the way: use
+    the statement it came from. Nothing converts parameters on the way, and
+    no column default is filled in (give every column a value): use
     it only for statements whose parameters are plain strings, integers and
     booleans (or, on PostgreSQL, lists of them), which every driver passes
     through, and without expanding ("IN list") parameters. Rows read from a

@@ -357,7 +357,14 @@ def test_compiled_statement_runs_like_core(sessions):
         .values(count=_COUNTS.c.count + 1)
         .returning(_COUNTS.c.threshold, _COUNTS.c.over)
     )
-    row = {"day": "2026-01-01", "method": "bank", "threshold": 18, "over": True, "count": 1}
+    row = {
+        "day": "2026-01-01",
+        "method": "bank",
+        "threshold": 18,
+        "over": True,
+        "count": 1,
+        "shard": 0,
+    }
     with transaction(sessions) as session:
         record.execute(session.connection(), row)
         found = bump.execute(session.connection(), {"k_day": "2026-01-01", "k_over": True})
@@ -382,7 +389,14 @@ def kept(database_url: str) -> Iterator[tuple[KeptConnection, sessionmaker[Sessi
 
 
 _RECORD_COUNT = CompiledStatement(insert(_COUNTS))
-_COUNT_ROW = {"day": "2026-01-01", "method": "bank", "threshold": 18, "over": True, "count": 1}
+_COUNT_ROW = {
+    "day": "2026-01-01",
+    "method": "bank",
+    "threshold": 18,
+    "over": True,
+    "count": 1,
+    "shard": 0,
+}
 
 
 def test_kept_connection_commits_each_statement_or_the_transaction(kept):

@@ -218,6 +218,49 @@ def test_verifiers_registered_before_versions_start_at_version_0(engine: Engine)
     assert "version" not in columns and "status" in columns
 
 
+def _counts(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT * FROM issuance_counts ORDER BY day, threshold, over")
+        ).mappings()
+        return [
+            (r["day"], r["threshold"], bool(r["over"]), r.get("shard"), r["count"]) for r in rows
+        ]
+
+
+def test_counts_made_before_shards_are_shard_0_and_shards_add_up_going_back(
+    engine: Engine,
+) -> None:
+    _upgrade_to(engine, "0002")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO issuance_counts (day, method, threshold, over, count) VALUES "
+                "('2026-11-01', 'bank', 18, true, 7), ('2026-11-01', 'bank', 21, false, 2)"
+            )
+        )
+    assert schema.upgrade(engine) == ("0002", migrations.HEAD)
+    assert _counts(engine) == [
+        ("2026-11-01", 18, True, 0, 7),
+        ("2026-11-01", 21, False, 0, 2),
+    ]
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO issuance_counts (day, method, threshold, over, shard, count) "
+                "VALUES ('2026-11-01', 'bank', 18, true, 5, 4), "
+                "('2026-11-01', 'bank', 18, true, 31, 1), ('2026-11-02', 'bank', 18, true, 9, 3)"
+            )
+        )
+        command.downgrade(schema.alembic_config(connection), "0002")
+    assert _revision(engine) == "0002"
+    assert _counts(engine) == [
+        ("2026-11-01", 18, True, None, 12),
+        ("2026-11-01", 21, False, None, 2),
+        ("2026-11-02", 18, True, None, 3),
+    ]
+
+
 def test_a_revision_this_release_does_not_know_is_refused(engine: Engine) -> None:
     schema.upgrade(engine)
     with engine.begin() as connection:

@@ -237,7 +237,53 @@ def test_issuers_racing_record_each_attestation_once_and_count_every_batch(
                 IssuanceCount.threshold == 18, IssuanceCount.over.is_(True)
             )
         ).all()
-    assert counted == [9]
+    # Spread over shards, exact in sum.
+    assert sum(counted) == 9
+
+
+def test_counts_are_spread_over_shards_and_add_up_to_every_issuance(
+    state: Runtime, attest: Callable[..., str]
+) -> None:
+    from ageverify.issuer.service import COUNT_SHARDS, Issuer
+    from ageverify.issuer.stats import issuance_stats
+    from ageverify.storage.models import IssuanceCount
+
+    keys = HolderKeys.generate(1).jwks
+    for _ in range(40):
+        state.issuer.issue_credentials(attest(age=30), keys)
+    # One shard only, as before shards: one row per fact.
+    single = Issuer(state.settings, state.sessions, state.signing_keys, state.clock, count_shards=1)
+    for _ in range(3):
+        single.issue_credentials(attest(age=16), keys)
+    single.close()
+
+    with state.sessions() as session:
+        rows = session.execute(
+            select(IssuanceCount.threshold, IssuanceCount.over, IssuanceCount.shard)
+        ).all()
+        over_18 = {shard for threshold, over, shard in rows if threshold == 18 and over}
+        # 40 issuances all in one of 32 shards: a chance of 32**-39.
+        assert len(over_18) > 1 and over_18 <= set(range(COUNT_SHARDS))
+        # The 16-year-olds' facts took one row each, in shard 0.
+        assert {shard for threshold, over, shard in rows if threshold == 18 and not over} == {0}
+        day = datetime.datetime.fromtimestamp(state.clock(), datetime.UTC).date()
+        stats = issuance_stats(
+            session,
+            first_day=day,
+            last_day=day,
+            today=day + datetime.timedelta(days=1),
+            minimum_count=2,
+        )
+    cells = {(cell.threshold, cell.over): cell.count for cell in stats.cells}
+    assert cells[(18, True)] == 40 and cells[(18, False)] == 3 and cells[(13, True)] == 43
+
+
+def test_count_shards_must_fit_a_smallint(state: Runtime) -> None:
+    from ageverify.issuer.service import Issuer
+
+    for bad in (0, 32_768):
+        with pytest.raises(ValueError, match="count_shards"):
+            Issuer(state.settings, state.sessions, state.signing_keys, count_shards=bad)
 
 
 def _after_each_signing(monkeypatch: pytest.MonkeyPatch, then: Callable[[str], None]) -> None:

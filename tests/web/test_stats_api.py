@@ -199,6 +199,33 @@ def test_domain_function_needs_no_app(app: Flask) -> None:
             )
 
 
+def test_a_cell_is_the_sum_of_its_shards_and_the_minimum_applies_to_the_sum(
+    app: Flask, client: FlaskClient, clock: MovableClock
+) -> None:
+    from ageverify.storage.models import IssuanceCount
+
+    def rows(threshold: int, over: bool, counts: dict[int, int]) -> list[IssuanceCount]:
+        return [
+            IssuanceCount(
+                day=ISSUE_DAY, method="bank", threshold=threshold, over=over, shard=s, count=c
+            )
+            for s, c in counts.items()
+        ]
+
+    state = app.extensions["ageverify"]
+    with state.sessions.begin() as session:
+        # Each shard under the minimum, their sum over it: shown, as the sum.
+        session.add_all(rows(18, True, {0: MIN_COUNT - 1, 7: 1, 31: MIN_COUNT - 1}))
+        # Spread over two shards and under the minimum in all: one cell suppressed.
+        session.add_all(rows(18, False, {3: 1, 4: MIN_COUNT - 2}))
+        # Rows of 0 (as an upsert may leave) add nothing.
+        session.add_all(rows(21, True, {0: 0, 1: 0}))
+    clock.advance(DAY)
+    body = client.get(STATS).json
+    assert _cells(body) == {(ISSUE_DAY, "bank", 18, True): 2 * MIN_COUNT - 1}
+    assert body["suppressed"] == 1
+
+
 def test_minimum_count_setting() -> None:
     base = {"env": "production", "issuer_url": "https://age.example", "key_passphrase": "x"}
     assert Settings.load({}, **base).stats_min_count == 10
