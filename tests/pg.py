@@ -2,7 +2,8 @@
 
 ``PostgresServer.start()`` runs ``initdb`` in a new temporary folder and
 starts ``postgres`` listening on a unix socket in that folder only (no TCP
-port, so parallel runs never clash), with durability turned off for speed.
+port, so parallel runs never clash), with durability turned off for speed
+(``start(durable=True)`` keeps PostgreSQL's defaults, for measuring commits).
 ``stop()`` stops it and deletes the folder.
 
 PostgreSQL refuses to run as root. When the tests run as root (containers,
@@ -33,10 +34,9 @@ SERVER_USER = "ageverify-pg"
 # The superuser initdb creates; the socket trusts every local connection.
 SUPERUSER = "ageverify"
 _BINARIES = ("initdb", "pg_ctl", "postgres")
+_SERVER_OPTIONS = "-c listen_addresses=''"
 # Durability is worth nothing in a database deleted at the end of the run.
-_SERVER_OPTIONS = (
-    "-c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-)
+_NOT_DURABLE = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
 
 class PostgresUnavailable(Exception):
@@ -102,20 +102,25 @@ def _as_user(user: str | None) -> dict[str, Any]:
 class PostgresServer:
     """A running server in ``root`` (data in ``root/data``, socket in ``root``)."""
 
-    def __init__(self, bindir: Path, root: Path, user: str | None) -> None:
+    def __init__(self, bindir: Path, root: Path, user: str | None, options: str) -> None:
         self.bindir = bindir
         self.root = root
         self.user = user
+        self.options = options
         self.data = root / "data"
         self.logfile = root / "server.log"
         self._names = itertools.count(1)
         self._shared: str | None = None
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, *, durable: bool = False) -> PostgresServer:
         """Initialise and start a server in a new temporary folder.
 
-        Raises ``PostgresUnavailable`` saying why when it cannot.
+        Not ``durable``, it neither syncs nor waits for its log at commit, and
+        those settings cannot be changed while it runs (the command line's
+        win); ``durable``, it starts with PostgreSQL's defaults, which
+        ``ALTER SYSTEM`` and a reload can change. Raises
+        ``PostgresUnavailable`` saying why when it cannot start.
         """
         bindir = find_bindir()
         user = _server_user()
@@ -123,7 +128,8 @@ class PostgresServer:
         root = Path(tempfile.mkdtemp(prefix="ageverify-pg-", dir="/tmp"))
         if user is not None:
             shutil.chown(root, user=user)
-        server = cls(bindir, root, user)
+        options = _SERVER_OPTIONS if durable else f"{_SERVER_OPTIONS} {_NOT_DURABLE}"
+        server = cls(bindir, root, user, options)
         try:
             server._run(
                 "initdb",
@@ -147,7 +153,7 @@ class PostgresServer:
                 "-l",
                 str(server.logfile),
                 "-o",
-                f"-k {root} {_SERVER_OPTIONS}",
+                f"-k {root} {options}",
             )
         except PostgresUnavailable:
             # pg_ctl may give up waiting on a server that starts after all.
@@ -194,7 +200,7 @@ class PostgresServer:
             "-l",
             str(self.logfile),
             "-o",
-            f"-k {self.root} {_SERVER_OPTIONS}",
+            f"-k {self.root} {self.options}",
         )
 
     def url(self, database: str) -> str:

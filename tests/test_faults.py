@@ -73,7 +73,8 @@ def recorded(database: Path) -> tuple[set[str], dict[int, int]]:
         used = {row[0] for row in connection.execute("SELECT jti FROM used_attestations")}
         counts = dict(
             connection.execute(
-                "SELECT threshold, SUM(count) FROM issuance_counts WHERE over GROUP BY threshold"
+                "SELECT threshold, SUM(count) FROM issuance_count_shards "
+                "WHERE over GROUP BY threshold"
             ).fetchall()
         )
     return used, counts

@@ -2,7 +2,8 @@
 
 The issuer keeps no record per person, only :class:`IssuanceCount` rows (UTC
 day x verification method x age threshold x over true/false -> count, each
-cell spread over a few rows that are added up here). Even
+cell spread over a few rows that are added up here, with the rows of
+:class:`IssuanceCountBefore0003`). Even
 these can single out a person: someone known to have verified on a given day
 with a rarely used method is the one issuance in a cell of 1, and that cell
 tells their age band. So a cell counting fewer than a minimum is left out
@@ -21,10 +22,10 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
-from ageverify.storage.models import IssuanceCount
+from ageverify.storage.models import IssuanceCount, IssuanceCountBefore0003
 
 # The longest range one query may cover, first and last day included.
 MAX_DAYS = 366
@@ -75,20 +76,18 @@ def issuance_stats(
     if (last_day - first_day).days + 1 > MAX_DAYS:
         raise ValueError(f"a range covers at most {MAX_DAYS} days")
     before = min(last_day + datetime.timedelta(days=1), today)
-    total = func.sum(IssuanceCount.count)
-    cell = (IssuanceCount.day, IssuanceCount.method, IssuanceCount.threshold, IssuanceCount.over)
-    query = (
-        # A cell is the sum of its shards: the minimum applies to the sum.
-        select(*cell, total)
-        # Days are stored as YYYY-MM-DD, so text order is date order.
-        .where(
-            IssuanceCount.day >= first_day.isoformat(),
-            IssuanceCount.day < before.isoformat(),
+    # A cell is the sum of its rows (see IssuanceCount): the minimum applies to the sum.
+    rows = union_all(
+        *(
+            select(table.day, table.method, table.threshold, table.over, table.count)
+            # Days are stored as YYYY-MM-DD, so text order is date order.
+            .where(table.day >= first_day.isoformat(), table.day < before.isoformat())
+            for table in (IssuanceCount, IssuanceCountBefore0003)
         )
-        .group_by(*cell)
-        .having(total > 0)
-        .order_by(*cell)
-    )
+    ).subquery()
+    cell = (rows.c.day, rows.c.method, rows.c.threshold, rows.c.over)
+    total = func.sum(rows.c.count)
+    query = select(*cell, total).group_by(*cell).having(total > 0).order_by(*cell)
     cells: list[IssuanceCell] = []
     suppressed = 0
     for day, method, threshold, over, count in session.execute(query):

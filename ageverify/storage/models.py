@@ -149,25 +149,42 @@ class AdminToken(Base):
 class IssuanceCount(Base):
     """Part of how many issuances attested one age fact by one method on one UTC day.
 
-    The day's count of a fact is the sum of its rows over ``shard``. An
-    issuance adds one to the rows of a single shard, picked at random on
-    PostgreSQL (always 0 on SQLite, whose writers take turns anyway): with
-    one row per fact, every concurrent issuance of the whole deployment
-    would wait for the row lock of the one before it until that one's commit
-    returned. The shard is chance, not data: it tells nothing of an issuance.
+    The day's count of a fact is the sum of its rows over ``shard`` (and of
+    its :class:`IssuanceCountBefore0003` row, if any). An issuance adds one
+    to the rows of a single shard, picked at random on PostgreSQL (always 0
+    on SQLite, whose writers take turns anyway): with one row per fact,
+    every concurrent issuance of the whole deployment would wait for the row
+    lock of the one before it until that one's commit returned. The shard is
+    chance, not data: it tells nothing of an issuance.
     """
 
-    __tablename__ = "issuance_counts"
+    __tablename__ = "issuance_count_shards"
 
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
     method: Mapped[str] = mapped_column(String(32), primary_key=True)
     threshold: Mapped[int] = mapped_column(Integer, primary_key=True)
     over: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=0)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Last, where adding it to an existing table (revision 0003) puts it.
-    shard: Mapped[int] = mapped_column(
-        SmallInteger, primary_key=True, default=0, server_default="0"
-    )
+
+
+class IssuanceCountBefore0003(Base):
+    """The counts as releases before schema revision 0003 write them: one row per fact and day.
+
+    Revision 0003 moved its rows into :class:`IssuanceCount`. It stays for
+    pods of the release before, which keep issuing (and counting here) while
+    a rolling update replaces them; this release reads it in the statistics
+    and never writes it. A later revision folds it into IssuanceCount, once
+    no such release can run.
+    """
+
+    __tablename__ = "issuance_counts"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    threshold: Mapped[int] = mapped_column(Integer, primary_key=True)
+    over: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class TokenKey(Base):

@@ -6,6 +6,7 @@ PostgreSQL server (tests/pg.py).
 
 from __future__ import annotations
 
+import datetime
 import threading
 from pathlib import Path
 from typing import Any
@@ -218,19 +219,36 @@ def test_verifiers_registered_before_versions_start_at_version_0(engine: Engine)
     assert "version" not in columns and "status" in columns
 
 
-def _counts(engine: Engine) -> list[tuple[Any, ...]]:
+def _rows(engine: Engine, table: str) -> list[tuple[Any, ...]]:
     with engine.connect() as connection:
         rows = connection.execute(
-            text("SELECT * FROM issuance_counts ORDER BY day, threshold, over")
+            text(f"SELECT * FROM {table} ORDER BY day, threshold, over")  # noqa: S608
         ).mappings()
         return [
-            (r["day"], r["threshold"], bool(r["over"]), r.get("shard"), r["count"]) for r in rows
+            (
+                r["day"],
+                r["threshold"],
+                bool(r["over"]),
+                r["count"],
+                *([r["shard"]] if "shard" in r else []),
+            )
+            for r in rows
         ]
 
 
-def test_counts_made_before_shards_are_shard_0_and_shards_add_up_going_back(
+# How releases before revision 0003 count an issuance's fact, on either database.
+_COUNT_BEFORE_0003 = text(
+    "INSERT INTO issuance_counts (day, method, threshold, over, count) "
+    "VALUES (:day, 'bank', :threshold, true, 1) "
+    "ON CONFLICT (day, method, threshold, over) DO UPDATE SET count = issuance_counts.count + 1"
+)
+
+
+def test_counts_move_to_shards_and_the_release_before_still_counts_during_the_update(
     engine: Engine,
 ) -> None:
+    from ageverify.issuer.stats import issuance_stats
+
     _upgrade_to(engine, "0002")
     with engine.begin() as connection:
         connection.execute(
@@ -240,24 +258,48 @@ def test_counts_made_before_shards_are_shard_0_and_shards_add_up_going_back(
             )
         )
     assert schema.upgrade(engine) == ("0002", migrations.HEAD)
-    assert _counts(engine) == [
-        ("2026-11-01", 18, True, 0, 7),
-        ("2026-11-01", 21, False, 0, 2),
+    assert _rows(engine, "issuance_count_shards") == [
+        ("2026-11-01", 18, True, 7, 0),
+        ("2026-11-01", 21, False, 2, 0),
     ]
+    assert _rows(engine, "issuance_counts") == []
+
+    # A pod of the release before, still running, counts as it always did;
+    # this release counts in its shards; the statistics add both up.
     with engine.begin() as connection:
+        connection.execute(_COUNT_BEFORE_0003, {"day": "2026-11-01", "threshold": 18})
+        connection.execute(_COUNT_BEFORE_0003, {"day": "2026-11-01", "threshold": 18})
         connection.execute(
             text(
-                "INSERT INTO issuance_counts (day, method, threshold, over, shard, count) "
+                "INSERT INTO issuance_count_shards (day, method, threshold, over, shard, count) "
                 "VALUES ('2026-11-01', 'bank', 18, true, 5, 4), "
-                "('2026-11-01', 'bank', 18, true, 31, 1), ('2026-11-02', 'bank', 18, true, 9, 3)"
+                "('2026-11-01', 'bank', 18, true, 31, 1), "
+                "('2026-11-02', 'bank', 18, true, 9, 3)"
             )
         )
+    day = datetime.date(2026, 11, 1)
+    with session_factory(engine)() as session:
+        stats = issuance_stats(
+            session,
+            first_day=day,
+            last_day=day + datetime.timedelta(days=1),
+            today=datetime.date(2026, 11, 3),
+            minimum_count=2,
+        )
+    assert [(c.day.day, c.threshold, c.over, c.count) for c in stats.cells] == [
+        (1, 18, True, 14),
+        (1, 21, False, 2),
+        (2, 18, True, 3),
+    ]
+
+    with engine.begin() as connection:
         command.downgrade(schema.alembic_config(connection), "0002")
     assert _revision(engine) == "0002"
-    assert _counts(engine) == [
-        ("2026-11-01", 18, True, None, 12),
-        ("2026-11-01", 21, False, None, 2),
-        ("2026-11-02", 18, True, None, 3),
+    assert "issuance_count_shards" not in inspect(engine).get_table_names()
+    assert _rows(engine, "issuance_counts") == [
+        ("2026-11-01", 18, True, 14),
+        ("2026-11-01", 21, False, 2),
+        ("2026-11-02", 18, True, 3),
     ]
 
 

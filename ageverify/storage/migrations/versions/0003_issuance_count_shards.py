@@ -1,11 +1,13 @@
-"""Issuance counts get a shard: a fact's count per day is the sum of its rows.
+"""Issuance counts move to issuance_count_shards: a fact's count per day is the sum of its rows.
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-28
 
-Existing counts become shard 0. Going back adds each fact's shards into one
-row, so no count is lost either way.
+The counts so far move over as shard 0. The old table stays, empty: pods of
+the release before keep counting there while a rolling update replaces
+them, and the statistics add its rows in. Going back adds every shard into
+the old table, so no count is lost either way.
 """
 
 from __future__ import annotations
@@ -18,28 +20,40 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_FACT = ("day", "method", "threshold", "over")
+_FACT = "day, method, threshold, over"
 
 
 def upgrade() -> None:
-    # On SQLite a new primary key means a copy of the table, which nothing
-    # refers to; PostgreSQL alters it in place.
-    with op.batch_alter_table("issuance_counts") as table:
-        table.add_column(sa.Column("shard", sa.SmallInteger(), server_default="0", nullable=False))
-        table.drop_constraint("pk_issuance_counts", type_="primary")
-        table.create_primary_key("pk_issuance_counts", [*_FACT, "shard"])
+    op.create_table(
+        "issuance_count_shards",
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("method", sa.String(length=32), nullable=False),
+        sa.Column("threshold", sa.Integer(), nullable=False),
+        sa.Column("over", sa.Boolean(), nullable=False),
+        sa.Column("shard", sa.SmallInteger(), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "day", "method", "threshold", "over", "shard", name=op.f("pk_issuance_count_shards")
+        ),
+    )
+    op.execute(
+        f"INSERT INTO issuance_count_shards ({_FACT}, shard, count) "  # noqa: S608 - constants
+        f"SELECT {_FACT}, 0, count FROM issuance_counts"
+    )
+    op.execute("DELETE FROM issuance_counts")
 
 
 def downgrade() -> None:
-    columns = ", ".join(_FACT)
-    # Each fact's total as a row of shard -1, then only those rows kept, as shard 0.
+    # Each fact's total, what the old table holds included, as a row of the old table.
     op.execute(
-        f"INSERT INTO issuance_counts ({columns}, shard, count) "  # noqa: S608 - constants
-        f"SELECT {columns}, -1, sum(count) FROM issuance_counts GROUP BY {columns}"
+        f"CREATE TEMPORARY TABLE issuance_count_totals AS SELECT {_FACT}, sum(count) AS count "  # noqa: S608
+        f"FROM (SELECT {_FACT}, count FROM issuance_count_shards "
+        f"UNION ALL SELECT {_FACT}, count FROM issuance_counts) AS rows GROUP BY {_FACT}"
     )
-    op.execute("DELETE FROM issuance_counts WHERE shard <> -1")
-    op.execute("UPDATE issuance_counts SET shard = 0")
-    with op.batch_alter_table("issuance_counts") as table:
-        table.drop_constraint("pk_issuance_counts", type_="primary")
-        table.create_primary_key("pk_issuance_counts", list(_FACT))
-        table.drop_column("shard")
+    op.execute("DELETE FROM issuance_counts")
+    op.execute(
+        f"INSERT INTO issuance_counts ({_FACT}, count) "  # noqa: S608 - constants
+        f"SELECT {_FACT}, count FROM issuance_count_totals"
+    )
+    op.execute("DROP TABLE issuance_count_totals")
+    op.drop_table("issuance_count_shards")
