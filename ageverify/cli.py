@@ -263,7 +263,7 @@ def prepare_metrics_folder() -> str:
     runs before anything imports it: ``deploy/gunicorn.conf.py`` calls it first,
     ``ageverify serve`` before building the app. ``PROMETHEUS_MULTIPROC_DIR``
     is kept if set (a tmpfs mount in containers), else a temporary folder is
-    made. Files left by an earlier run would add its counts to this one's, so
+    made, which :func:`remove_metrics_folder` deletes at exit. Files left by an earlier run would add its counts to this one's, so
     they are removed.
     """
     import tempfile
@@ -272,11 +272,29 @@ def prepare_metrics_folder() -> str:
     if not folder:
         folder = tempfile.mkdtemp(prefix="ageverify-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        _made_metrics_folders.append(folder)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     for name in os.listdir(folder):
         if name.endswith(".db"):
             os.remove(os.path.join(folder, name))
     return folder
+
+
+# The folders prepare_metrics_folder made in this process, removed at exit.
+_made_metrics_folders: list[str] = []
+
+
+def remove_metrics_folder(server: object) -> None:
+    """Delete the metrics folder :func:`prepare_metrics_folder` made, if it made one.
+
+    A gunicorn hook, run as the master exits: otherwise every start would
+    leave a folder in the temporary directory. A folder named by
+    ``PROMETHEUS_MULTIPROC_DIR`` is the operator's and stays.
+    """
+    import shutil
+
+    while _made_metrics_folders:
+        shutil.rmtree(_made_metrics_folders.pop(), ignore_errors=True)
 
 
 def freeze_startup_objects(worker: object) -> None:
@@ -343,6 +361,7 @@ def server_options(
         "control_socket_disable": True,
         # Metrics of all workers in one scrape (see prepare_metrics_folder).
         "child_exit": metrics.child_exit,
+        "on_exit": remove_metrics_folder,
         "post_worker_init": freeze_startup_objects,
     }
 

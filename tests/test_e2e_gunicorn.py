@@ -51,8 +51,15 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     instance = tmp_path / "instance"
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("AGEVERIFY_")},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AGEVERIFY_") and k != "PROMETHEUS_MULTIPROC_DIR"
+        },
+        "TMPDIR": str(temporary),
         "AGEVERIFY_ENV": "development",
         "AGEVERIFY_INSTANCE_PATH": str(instance),
         "AGEVERIFY_ISSUER_URL": url,
@@ -89,6 +96,14 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         except subprocess.TimeoutExpired:  # pragma: no cover - only when shutdown hangs
             process.kill()
             process.wait()
+
+
+def test_stopping_removes_the_metrics_folder_it_made(server: Server) -> None:
+    temporary = server.log.parent / "tmp"
+    assert [p.name.startswith("ageverify-metrics-") for p in temporary.iterdir()] == [True]
+    server.process.terminate()
+    assert server.process.wait(timeout=15) == 0
+    assert list(temporary.iterdir()) == []
 
 
 def test_issue_and_verify_over_http(server: Server) -> None:
