@@ -263,8 +263,8 @@ def prepare_metrics_folder() -> str:
     runs before anything imports it: ``deploy/gunicorn.conf.py`` calls it first,
     ``ageverify serve`` before building the app. ``PROMETHEUS_MULTIPROC_DIR``
     is kept if set (a tmpfs mount in containers), else a temporary folder is
-    made, which :func:`remove_metrics_folder` deletes at exit. Files left by an earlier run would add its counts to this one's, so
-    they are removed.
+    made, which :func:`remove_metrics_folder` deletes at exit. Files left by
+    an earlier run would add its counts to this one's, so they are removed.
     """
     import tempfile
 
