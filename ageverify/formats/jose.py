@@ -78,7 +78,9 @@ _UNUSED_BITS = (0, 0, 0b1111, 0b11)
 _SEXTETS = bytes(max(B64URL_ALPHABET.find(byte), 0) for byte in range(256))
 _PADDING = (b"", b"", b"==", b"=")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+# base64url to standard base64; "+", "/" and "=" (standard base64, not
+# base64url) become "*", which the decoder skips like any other stranger.
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/***")
 
 # Order of the P-256 group: ECDSA signature halves must lie in [1, n - 1].
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -101,8 +103,15 @@ def b64url_encode(data: bytes) -> str:
 
 
 def _decode_checked(data: bytes) -> bytes:
-    """Decode base64url ``data`` already known to hold only base64url characters."""
-    remainder = len(data) % 4
+    """Decode canonical unpadded base64url ``data``; anything else raises ``base64url-invalid``.
+
+    The decoder skips characters outside its alphabet (after the mapping to
+    it, every character outside base64url's): then the bytes it returns are
+    fewer than the text's length promises, or the padding added here for
+    the whole text no longer fits. No pass over the text looks for them.
+    """
+    size = len(data)
+    remainder = size % 4
     if remainder == 1:
         raise AgeVerifyError("base64url-invalid")
     # Non-zero unused bits decode to the same bytes as the canonical text; a
@@ -110,9 +119,12 @@ def _decode_checked(data: bytes) -> bytes:
     if remainder and _SEXTETS[data[-1]] & _UNUSED_BITS[remainder]:
         raise AgeVerifyError("base64url-invalid")
     try:
-        return binascii.a2b_base64(data.translate(_TO_STANDARD) + _PADDING[remainder])
+        decoded = binascii.a2b_base64(data.translate(_TO_STANDARD) + _PADDING[remainder])
     except binascii.Error:
         raise AgeVerifyError("base64url-invalid") from None
+    if len(decoded) != size * 3 // 4:
+        raise AgeVerifyError("base64url-invalid")
+    return decoded
 
 
 def b64url_decode(text: str) -> bytes:
@@ -125,10 +137,7 @@ def b64url_decode(text: str) -> bytes:
     """
     if not isinstance(text, str) or not text.isascii():
         raise AgeVerifyError("base64url-invalid")
-    data = text.encode("ascii")
-    if data.translate(None, B64URL_ALPHABET):
-        raise AgeVerifyError("base64url-invalid")
-    return _decode_checked(data)
+    return _decode_checked(text.encode("ascii"))
 
 
 @dataclass(frozen=True)
@@ -205,22 +214,36 @@ def decode_compact(
         raise AgeVerifyError("jws-malformed")
     if len(token) > max_size:
         raise AgeVerifyError("jws-too-large")
-    if not token.isascii() or token.count(".") != 2:
+    if not token.isascii():
         raise AgeVerifyError("jws-malformed")
-    # Encoded once: the parts and the signing input are slices of these bytes.
     data = token.encode("ascii")
+    parts = data.split(b".")
+    if len(parts) != 3:
+        raise AgeVerifyError("jws-malformed")
+    header_part, payload_part, signature_part = parts
+    header_end = len(header_part)
+    try:
+        header = _parse_header(token[:header_end], header_part)
+        payload = _json_object(payload_part)
+        signature = _decode_checked(signature_part)
+    except AgeVerifyError:
+        # A character outside the alphabet anywhere in the token is what is
+        # reported, before whatever it broke in the part that failed.
+        _check_compact_alphabet(token, data)
+        raise
+    return header, payload, data[: header_end + 1 + len(payload_part)], signature
+
+
+def _check_compact_alphabet(token: str, data: bytes) -> None:
+    """Refuse a compact JWS holding anything but base64url characters and dots.
+
+    Whitespace raises ``jws-malformed`` (never allowed), any other character
+    ``base64url-invalid``.
+    """
     if data.translate(None, _COMPACT_BYTES):
-        # Dots in the right place but other characters between them: either
-        # whitespace (never allowed) or a bad base64url alphabet.
         if any(c.isspace() for c in token):
             raise AgeVerifyError("jws-malformed")
         raise AgeVerifyError("base64url-invalid")
-    header_end = data.index(b".")
-    payload_end = data.index(b".", header_end + 1)
-    header = _parse_header(token[:header_end], data[:header_end])
-    payload = _json_object(data[header_end + 1 : payload_end])
-    signature = _decode_checked(data[payload_end + 1 :])
-    return header, payload, data[:payload_end], signature
 
 
 def _der_integer(value: bytes) -> bytes:

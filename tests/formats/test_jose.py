@@ -59,6 +59,37 @@ def test_every_non_canonical_spelling_is_refused(data: bytes, bits: int) -> None
     assert code_of(jose.b64url_decode, spelled) == "base64url-invalid"
 
 
+_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@given(
+    st.text(_B64URL, max_size=40),
+    st.lists(
+        st.tuples(st.integers(min_value=0), st.sampled_from("+/=*. \n\t\x00~!\x7f")),
+        max_size=3,
+    ),
+)
+def test_b64url_decode_accepts_exactly_the_canonical_texts(
+    text: str, strangers: list[tuple[int, str]]
+) -> None:
+    # Strangers put anywhere: the decoder skips them, and must still refuse.
+    for position, character in strangers:
+        at = position % (len(text) + 1)
+        text = text[:at] + character + text[at:]
+    try:
+        decoded = jose.b64url_decode(text)
+    except AgeVerifyError as error:
+        assert error.code == "base64url-invalid"
+        canonical = not strangers and len(text) % 4 != 1
+        if canonical:
+            # Refused without a stranger only for unused bits set.
+            reference = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            assert jose.b64url_encode(reference) != text
+        return
+    assert not strangers
+    assert jose.b64url_encode(decoded) == text
+
+
 @pytest.mark.parametrize(
     "text", ["AA==", "AA=", "A", "AAAAA", "a+b/", "ab cd", "ab\n", "é", "AB", "AAB", "A\x00"]
 )
