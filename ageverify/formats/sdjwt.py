@@ -444,12 +444,17 @@ def _split_presentation(text: str, max_size: int) -> tuple[str, list[str], str |
         raise VerificationError("presentation-too-large")
     if not text.isascii():
         raise VerificationError("presentation-malformed")
-    parts = text.split("~")
-    if len(parts) < 2 or not all(parts[:-1]):
+    # The issuer JWT ends at the first "~", the KB-JWT starts after the last:
+    # only the disclosures between them are split (a scan of the whole text
+    # per character costs more than finding two).
+    first, last = text.find("~"), text.rfind("~")
+    if first <= 0:
         raise VerificationError("presentation-malformed")
-    kb_jwt = parts[-1]
-    sd_hash_input = text[: len(text) - len(kb_jwt)].encode("ascii")
-    return parts[0], parts[1:-1], kb_jwt or None, sd_hash_input
+    disclosures = text[first + 1 : last].split("~") if last > first else []
+    if not all(disclosures):
+        raise VerificationError("presentation-malformed")
+    kb_jwt = text[last + 1 :]
+    return text[:first], disclosures, kb_jwt or None, text[: last + 1].encode("ascii")
 
 
 # A decoded compact JWS: (header, payload, signing input, signature).

@@ -764,3 +764,19 @@ def test_issued_disclosures_do_not_reach_the_json_parser(
     monkeypatch.setattr(sdjwt, "strictjson", NoParser)
     facts = verify(present(jwt, disclosures))
     assert facts == {"age_over_13": True, "age_over_18": True, "age_over_21": False}
+
+
+@given(st.text("ab~", max_size=12))
+def test_a_presentation_splits_at_every_tilde_and_refuses_empty_parts(text: str) -> None:
+    parts = text.split("~")
+    if len(parts) < 2 or not all(parts[:-1]):
+        with pytest.raises(VerificationError) as refused:
+            sdjwt._split_presentation(text, 100)
+        assert refused.value.code == "presentation-malformed"
+        return
+    assert sdjwt._split_presentation(text, 100) == (
+        parts[0],
+        parts[1:-1],
+        parts[-1] or None,
+        text[: len(text) - len(parts[-1])].encode(),
+    )
