@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -108,6 +107,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if backend != "sqlite":
         raise ConfigurationError(f"{_DATABASE_URL_HELP}, not {backend}")
+    # Here only: a PostgreSQL worker does without the SQLite library (~1 MB).
+    import sqlite3
 
     connect_args = dict(kwargs.pop("connect_args", {}))
     connect_args.setdefault("check_same_thread", False)

@@ -354,3 +354,28 @@ def test_starting_on_a_database_at_head_does_not_import_alembic(tmp_path: Path) 
     first = subprocess.run(run, capture_output=True, text=True, check=True)  # noqa: S603
     again = subprocess.run(run, capture_output=True, text=True, check=True)  # noqa: S603
     assert (first.stdout.strip(), again.stdout.strip()) == ("True", "False")
+
+
+def test_an_issuer_on_postgresql_does_not_load_sqlite(
+    dialect: str, new_database: Any, tmp_path: Path
+) -> None:
+    # SQLite's library costs a PostgreSQL worker about 1 MB it never uses.
+    import subprocess
+    import sys
+
+    from ageverify.config import write_dev_settings
+
+    instance = tmp_path / "instance"
+    write_dev_settings(instance)
+    settings = {"env": "development", "instance_path": str(instance), "log_level": "ERROR"}
+    if dialect == "postgresql":
+        settings["database_url"] = new_database()
+    start = (
+        "import sys; from ageverify import create_app; "
+        f"app = create_app({settings!r}); "
+        "app.test_client().get('/readyz'); "
+        "print('sqlite3' in sys.modules)"
+    )
+    run = [sys.executable, "-c", start]
+    done = subprocess.run(run, capture_output=True, text=True, check=True)  # noqa: S603
+    assert done.stdout.strip() == str(dialect == "sqlite")
