@@ -165,7 +165,7 @@ def _record_and_count() -> CompiledStatement:
     Both data-modifying parts run to completion or neither does::
 
         WITH recorded AS (INSERT INTO used_attestations ... WHERE <:kid signs> RETURNING 1),
-        counted AS (INSERT INTO issuance_counts ...
+        counted AS (INSERT INTO issuance_count_shards ...
                     SELECT :day, :method, fact.threshold, fact.over, :shard, 1
                     FROM recorded JOIN unnest(:thresholds, :overs) AS fact ON true
                     ON CONFLICT (day, method, threshold, over, shard)
