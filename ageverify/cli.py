@@ -294,7 +294,10 @@ def remove_metrics_folder(server: object) -> None:
     import shutil
 
     while _made_metrics_folders:
-        shutil.rmtree(_made_metrics_folders.pop(), ignore_errors=True)
+        folder = _made_metrics_folders.pop()
+        shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == folder:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def freeze_startup_objects(worker: object) -> None:
@@ -391,7 +394,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from ageverify import create_app
 
     # Fail closed before forking: each worker would otherwise fail on its own.
-    checked = create_app()
+    try:
+        checked = create_app()
+    except BaseException:
+        remove_metrics_folder(None)  # gunicorn, which would, never ran
+        raise
     settings = checked.extensions["ageverify"].settings
     checked.extensions["ageverify"].close()
     options = server_options(host=host, port=port, workers=workers)

@@ -245,7 +245,15 @@ def test_production_without_settings_says_what_to_set(tmp_path: Path) -> None:
         assert "Traceback" not in result.output
 
 
-def test_serve_refuses_production_without_keys(tmp_path: Path) -> None:
+def test_serve_refuses_production_without_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import tempfile
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     runner = CliRunner(
         env={
             "AGEVERIFY_INSTANCE_PATH": str(tmp_path / "instance"),
@@ -257,6 +265,9 @@ def test_serve_refuses_production_without_keys(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["serve"])
     assert result.exit_code == 1
     assert "ageverify keys generate-ahead" in result.output
+    # The metrics folder it made for gunicorn, which never ran, is gone.
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 
 
 def test_demo_tells_the_whole_story(initialised: CliRunner) -> None:
