@@ -3,13 +3,13 @@
 The issuer keeps no record per person, only :class:`IssuanceCount` rows (UTC
 day x verification method x age threshold x over true/false -> count, each
 cell spread over a few rows that are added up here, with the rows of
-:class:`IssuanceCountBefore0003`). Even
-these can single out a person: someone known to have verified on a given day
-with a rarely used method is the one issuance in a cell of 1, and that cell
-tells their age band. So a cell counting fewer than a minimum is left out
-and only the number of cells left out is told, never as a count of 0; a
-day that is not over yet is never shown, since its counts grow one issuance
-at a time and watching them would date each one.
+:class:`IssuanceCountBefore0003`). Even these can single out a person:
+someone known to have verified on a given day with a rarely used method is
+the one issuance in a cell of 1, and that cell tells their age band. So a
+cell counting fewer than a minimum is left out and only the number of cells
+left out is told, never as a count of 0; a day that is not over yet is never
+shown, since its counts grow one issuance at a time and watching them would
+date each one.
 
 What this does not hide: cells of one day and method that are each above the
 minimum can still be subtracted from one another (over 13 minus over 16 is
