@@ -346,6 +346,15 @@ def test_schema_compiles_for_postgresql(table):
 
 
 _COUNTS = Base.metadata.tables[IssuanceCount.__tablename__]
+# One fact counted once, every column given (CompiledStatement fills in no default).
+_COUNT_ROW = {
+    "day": "2026-01-01",
+    "method": "bank",
+    "threshold": 18,
+    "over": True,
+    "count": 1,
+    "shard": 0,
+}
 
 
 def test_compiled_statement_runs_like_core(sessions):
@@ -357,22 +366,14 @@ def test_compiled_statement_runs_like_core(sessions):
         .values(count=_COUNTS.c.count + 1)
         .returning(_COUNTS.c.threshold, _COUNTS.c.over)
     )
-    row = {
-        "day": "2026-01-01",
-        "method": "bank",
-        "threshold": 18,
-        "over": True,
-        "count": 1,
-        "shard": 0,
-    }
     with transaction(sessions) as session:
-        record.execute(session.connection(), row)
+        record.execute(session.connection(), _COUNT_ROW)
         found = bump.execute(session.connection(), {"k_day": "2026-01-01", "k_over": True})
         assert [(threshold, bool(over)) for threshold, over in found] == [(18, True)]
         # In a savepoint, as the issuer does: PostgreSQL aborts the whole
         # transaction on an error, SQLite only the statement.
         with pytest.raises(IntegrityError), session.begin_nested():
-            record.execute(session.connection(), row)
+            record.execute(session.connection(), _COUNT_ROW)
     with sessions() as session:
         assert session.scalar(select(IssuanceCount.count)) == 2
 
@@ -389,14 +390,6 @@ def kept(database_url: str) -> Iterator[tuple[KeptConnection, sessionmaker[Sessi
 
 
 _RECORD_COUNT = CompiledStatement(insert(_COUNTS))
-_COUNT_ROW = {
-    "day": "2026-01-01",
-    "method": "bank",
-    "threshold": 18,
-    "over": True,
-    "count": 1,
-    "shard": 0,
-}
 
 
 def test_kept_connection_commits_each_statement_or_the_transaction(kept):

@@ -335,47 +335,45 @@ def test_the_head_known_without_alembic_is_alembics_head() -> None:
     assert schema.head_revision() == HEAD
 
 
-def test_starting_on_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> None:
-    # Alembic costs each worker some 10 MB; a database at head needs none of it.
+def _fresh_start(settings: dict[str, str], question: str) -> str:
+    """In a new interpreter: build the app from ``settings``, ask ``/readyz``, print ``question``.
+
+    ``question`` is an expression about what was imported (``sys.modules``).
+    """
     import subprocess
     import sys
 
+    start = (
+        "import sys; from ageverify import create_app; "
+        f"create_app({settings!r}).test_client().get('/readyz'); "
+        f"print({question})"
+    )
+    run = [sys.executable, "-c", start]
+    done = subprocess.run(run, capture_output=True, text=True, check=True)  # noqa: S603
+    return done.stdout.strip()
+
+
+def _dev_settings(tmp_path: Path) -> dict[str, str]:
     from ageverify.config import write_dev_settings
 
     instance = tmp_path / "instance"
     write_dev_settings(instance)
-    start = (
-        "import sys; from ageverify import create_app; "
-        f"create_app({{'env': 'development', 'instance_path': {str(instance)!r}, "
-        "'log_level': 'ERROR'}); "
-        "print(any(name.split('.')[0] == 'alembic' for name in sys.modules))"
-    )
-    run = [sys.executable, "-c", start]
-    first = subprocess.run(run, capture_output=True, text=True, check=True)  # noqa: S603
-    again = subprocess.run(run, capture_output=True, text=True, check=True)  # noqa: S603
-    assert (first.stdout.strip(), again.stdout.strip()) == ("True", "False")
+    return {"env": "development", "instance_path": str(instance), "log_level": "ERROR"}
+
+
+def test_starting_on_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    # Alembic costs each worker some 10 MB; a database at head needs none of it.
+    settings = _dev_settings(tmp_path)
+    alembic = "any(name.split('.')[0] == 'alembic' for name in sys.modules)"
+    first, again = _fresh_start(settings, alembic), _fresh_start(settings, alembic)
+    assert (first, again) == ("True", "False")
 
 
 def test_an_issuer_on_postgresql_does_not_load_sqlite(
     dialect: str, new_database: Any, tmp_path: Path
 ) -> None:
     # SQLite's library costs a PostgreSQL worker about 1 MB it never uses.
-    import subprocess
-    import sys
-
-    from ageverify.config import write_dev_settings
-
-    instance = tmp_path / "instance"
-    write_dev_settings(instance)
-    settings = {"env": "development", "instance_path": str(instance), "log_level": "ERROR"}
+    settings = _dev_settings(tmp_path)
     if dialect == "postgresql":
         settings["database_url"] = new_database()
-    start = (
-        "import sys; from ageverify import create_app; "
-        f"app = create_app({settings!r}); "
-        "app.test_client().get('/readyz'); "
-        "print('sqlite3' in sys.modules)"
-    )
-    run = [sys.executable, "-c", start]
-    done = subprocess.run(run, capture_output=True, text=True, check=True)  # noqa: S603
-    assert done.stdout.strip() == str(dialect == "sqlite")
+    assert _fresh_start(settings, "'sqlite3' in sys.modules") == str(dialect == "sqlite")
